@@ -1,0 +1,34 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+
+from .serializers import WidgetSessionCreateSerializer, WidgetSessionSerializer
+from .services import visitor_session_create
+
+
+class WidgetSessionThrottle(AnonRateThrottle):
+    scope = "widget_session"
+
+
+class WidgetSessionViewSet(viewsets.ViewSet):
+    """Anonymous visitors start here: a widget key buys a bearer token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [WidgetSessionThrottle]
+
+    @extend_schema(request=WidgetSessionCreateSerializer,
+                   responses={201: WidgetSessionSerializer})
+    def create(self, request):
+        params = WidgetSessionCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        session = visitor_session_create(public_key=params.validated_data["widget_key"],
+                                         origin=request.headers.get("Origin"))
+        body = {
+            "token": session.token,
+            "visitor_id": str(session.user.id),
+            "customer": {"id": str(session.user.id), "identified": not session.user.is_visitor},
+        }
+        return Response(WidgetSessionSerializer(body).data, status=status.HTTP_201_CREATED)

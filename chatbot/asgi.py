@@ -1,0 +1,8 @@
+"""ASGI entry point (uvicorn): needed for the streaming SSE endpoint."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings.base")
+application = get_asgi_application()

@@ -1,0 +1,52 @@
+"""A clearly labelled responder that needs no network, so the demo works anywhere."""
+
+import re
+import time
+
+from .types import ChatRequest, Completion, DeltaCallback
+
+OFFLINE_MODEL = "offline-responder"
+
+_GREETING = re.compile(r"\b(hi|hello|hey|你好|您好)\b", re.IGNORECASE)
+
+
+class OfflineResponder:
+    name = "offline"
+
+    def __init__(self, *, word_delay_ms: int = 0):
+        self.word_delay = word_delay_ms / 1000
+
+    def compose(self, question: str) -> str:
+        question = " ".join(question.split())
+        if _GREETING.search(question):
+            opening = "Hello! "
+        else:
+            opening = ""
+        quoted = question if len(question) <= 200 else question[:197] + "..."
+        return (
+            f"{opening}I'm the **offline demo responder**: no language model is configured "
+            f"on this server, so I can't really answer yet.\n\n"
+            f"You asked: \"{quoted}\"\n\n"
+            "To get real answers, an operator sets `OPENAI_API_KEY` (and `OPENAI_BASE_URL` "
+            "for any OpenAI-compatible server) and restarts Chatdesk."
+        )
+
+    def stream(self, request: ChatRequest, on_delta: DeltaCallback) -> Completion:
+        started = time.monotonic()
+        question = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+        text = self.compose(question)
+        words = re.findall(r"\S+\s*|\s+", text)
+        for word in words:
+            if self.word_delay:
+                time.sleep(self.word_delay)
+            on_delta(word)
+        prompt_chars = sum(len(m.content) for m in request.messages)
+        return Completion(
+            text=text,
+            model=OFFLINE_MODEL,
+            prompt_tokens=max(1, prompt_chars // 4),
+            completion_tokens=max(1, len(text) // 4),
+            finish_reason="stop",
+            latency_ms=int((time.monotonic() - started) * 1000),
+            ttft_ms=0,
+        )

@@ -1,0 +1,58 @@
+"""Plain data the rest of the code sees; nothing here knows about the openai SDK."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    messages: list[ChatMessage]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    # An opaque, non-personal end-user id (providers use it for abuse monitoring).
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    finish_reason: str | None
+    latency_ms: int
+    ttft_ms: int | None = None
+
+
+@dataclass(slots=True)
+class LLMError(Exception):
+    """A failed model call, classified so callers can decide on retry or fallback."""
+
+    code: str  # rate_limited | timeout | connection_error | provider_error | bad_request | ...
+    message: str = ""
+    retryable: bool = False
+    status: int | None = None
+    retry_after: float | None = None
+    partial_text: str = field(default="")
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" if self.message else self.code
+
+
+DeltaCallback = Callable[[str], None]
+
+
+class LLMProvider(Protocol):
+    name: str
+
+    def stream(self, request: ChatRequest, on_delta: DeltaCallback) -> Completion:
+        """Generate a reply, calling `on_delta` with each new piece of text as it arrives."""
+        ...

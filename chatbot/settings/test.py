@@ -1,0 +1,27 @@
+"""Test settings: real Postgres and Redis (the suite never swaps them for fakes).
+
+DATABASE_URL / REDIS_URL may point elsewhere; by default they are the machine's local
+services. pytest-django creates (and drops) `test_<name>` for the run.
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatdesk")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+os.environ.setdefault("DJANGO_READ_DOT_ENV", "false")
+os.environ.setdefault("OFFLINE_RESPONDER_DELAY_MS", "0")
+os.environ.setdefault("LLM_MAX_RETRIES", "0")
+# A queue of this run's own, so a stale message from an earlier run is never consumed.
+os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"chatdesk-test-{os.getpid()}")
+
+from .base import *  # noqa: E402, F403
+from .base import REST_FRAMEWORK  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
+REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+STATIC_ROOT = None  # tests serve static files through the finders
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,47 @@
+from django.conf import settings
+from rest_framework import serializers
+
+from .models import Conversation, Message
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "status", "created_at", "updated_at", "last_message_at"]
+        read_only_fields = ["id", "status", "created_at", "updated_at", "last_message_at"]
+        extra_kwargs = {"title": {"required": False, "allow_blank": True}}
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = ["id", "conversation", "role", "content", "status", "reply_to", "model",
+                  "prompt_tokens", "completion_tokens", "latency_ms", "error_code",
+                  "client_message_id", "created_at", "completed_at"]
+        read_only_fields = fields
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    content = serializers.CharField(trim_whitespace=True)
+    client_message_id = serializers.CharField(required=False, allow_null=True, max_length=64,
+                                              trim_whitespace=True)
+
+    def validate_content(self, value: str) -> str:
+        limit = settings.CHAT_MAX_MESSAGE_CHARS
+        if len(value) > limit:
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {limit} characters.", code="max_length"
+            )
+        if "\x00" in value:
+            raise serializers.ValidationError("Null characters are not allowed.")
+        return value
+
+
+class SendResultSerializer(serializers.Serializer):
+    message = MessageSerializer()
+    reply = MessageSerializer()
+
+
+class MessageListQuerySerializer(serializers.Serializer):
+    after = serializers.UUIDField(required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)

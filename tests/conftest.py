@@ -1,0 +1,142 @@
+"""Shared fixtures. The suite runs on real parts: Postgres, Redis, Celery worker processes,
+and an OpenAI-compatible stub server on loopback driven by the real `openai` SDK."""
+
+import os
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts.services import api_token_create, widget_key_create
+from tests.factories import UserFactory, VisitorFactory
+from tests.stub_llm import StubLLMServer
+from tests.workers import ROOT, WorkerProcess, database_url
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis():
+    """The suite owns its Redis database (REDIS_URL, db 15 by default): start it empty.
+
+    Under CI a Redis that is down fails here, loudly, rather than skipping anything."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield
+    client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def llm_stub_server():
+    with StubLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def llm_stub(llm_stub_server):
+    """The stub, reset for this test: empty script, no recorded requests."""
+    llm_stub_server.reset()
+    yield llm_stub_server
+    llm_stub_server.reset()
+
+
+@pytest.fixture
+def use_llm_stub(settings, llm_stub):
+    """Point this (test) process's LLM client at the stub, e.g. for eager tasks."""
+    settings.OPENAI_BASE_URL = llm_stub.base_url
+    settings.OPENAI_API_KEY = "sk-test"
+    return llm_stub
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=user)}")
+    return client
+
+
+@pytest.fixture
+def customer(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def visitor(db):
+    return VisitorFactory()
+
+
+@pytest.fixture
+def customer_client(customer) -> APIClient:
+    return client_for(customer)
+
+
+@pytest.fixture
+def widget_key(db):
+    return widget_key_create(name="Test site", allowed_origins=["https://shop.example.com"])
+
+
+# --- Real Celery workers -----------------------------------------------------------------
+
+WORKER_SETTINGS = {
+    # Small numbers so kill/recovery tests finish in seconds; documented in docs/reliability.md.
+    "LLM_READ_TIMEOUT": "3",
+    "LLM_CONNECT_TIMEOUT": "2",
+    "REPLY_LEASE_SECONDS": "4",
+    "REPLY_SWEEP_INTERVAL_SECONDS": "1",
+    "REPLY_REDISPATCH_AFTER_SECONDS": "3",
+}
+
+
+@pytest.fixture
+def worker_env(llm_stub) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(WORKER_SETTINGS)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "chatbot.settings.test",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "EVENT_BUS_URL": settings.EVENT_BUS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "OPENAI_BASE_URL": llm_stub.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "LOG_LEVEL": "INFO",
+    })
+    return env
+
+
+@pytest.fixture
+def start_worker(transactional_db, settings, worker_env, artifacts_dir):
+    """Start real worker processes; tasks from this test process go to them via Redis."""
+    from chatbot.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    for key, value in WORKER_SETTINGS.items():
+        setattr(settings, key, float(value))
+    app.conf.task_always_eager = False
+    app.control.purge()
+    workers: list[WorkerProcess] = []
+
+    def start(name: str = "w1", **kwargs) -> WorkerProcess:
+        worker = WorkerProcess(name, worker_env, artifacts_dir, **kwargs)
+        workers.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in workers:
+        worker.stop()
+    app.conf.task_always_eager = True
+    app.control.purge()

@@ -1,0 +1,49 @@
+import factory
+
+from accounts.models import ModelPreference, User, WidgetKey
+from conversations.models import Conversation, Message
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+
+    username = factory.Sequence(lambda n: f"customer{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("pw-for-tests")
+
+
+class VisitorFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"visitor-{n}")
+    is_visitor = True
+
+
+class ModelPreferenceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelPreference
+
+    user = factory.SubFactory(UserFactory)
+
+
+class WidgetKeyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WidgetKey
+
+    name = factory.Sequence(lambda n: f"Site {n}")
+
+
+class ConversationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Conversation
+
+    customer = factory.SubFactory(UserFactory)
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    conversation = factory.SubFactory(ConversationFactory)
+    role = Message.Role.USER
+    content = factory.Sequence(lambda n: f"Question number {n}?")
+    status = Message.Status.COMPLETED
