@@ -19,13 +19,17 @@ class WidgetSessionViewSet(viewsets.ViewSet):
     permission_classes = [AllowAny]
     throttle_classes = [WidgetSessionThrottle]
 
-    @extend_schema(request=WidgetSessionCreateSerializer,
-                   responses={201: WidgetSessionSerializer})
+    @extend_schema(request=WidgetSessionCreateSerializer, responses={201: WidgetSessionSerializer})
     def create(self, request):
         params = WidgetSessionCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        session = visitor_session_create(public_key=params.validated_data["widget_key"],
-                                         origin=request.headers.get("Origin"))
+        data = params.validated_data
+        session = visitor_session_create(
+            public_key=data["widget_key"],
+            origin=request.headers.get("Origin"),
+            external_user_id=data.get("user_id") or None,
+            user_hash=data.get("user_hash") or None,
+        )
         body = {
             "token": session.token,
             "visitor_id": str(session.user.id),

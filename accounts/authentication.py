@@ -1,6 +1,38 @@
 from rest_framework import authentication, exceptions
 
+from .models import ApiToken
 from .selectors import api_token_lookup
+
+
+class OriginNotAllowed(exceptions.APIException):
+    status_code = 403
+    default_detail = "This widget may not be used from this site."
+    default_code = "origin_not_allowed"
+
+
+def bearer_token_check(*, raw_token: str, origin: str | None) -> ApiToken:
+    """The live token for a bearer string, or the API error to answer with.
+
+    Shared by the DRF views and the async SSE view so both enforce the same rules."""
+    token = api_token_lookup(raw_token=raw_token)
+    if token is None:
+        raise exceptions.AuthenticationFailed("Invalid or expired token.")
+    # A widget token works only from the sites its key allows (browsers send Origin).
+    if token.widget_key and not token.widget_key.allows_origin(origin):
+        raise OriginNotAllowed
+    return token
+
+
+def parse_bearer(header: bytes) -> str | None:
+    parts = header.split()
+    if not parts or parts[0].lower() != b"bearer":
+        return None
+    if len(parts) != 2:
+        raise exceptions.AuthenticationFailed("Malformed Authorization header.")
+    try:
+        return parts[1].decode()
+    except UnicodeError as exc:
+        raise exceptions.AuthenticationFailed("Malformed token.") from exc
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -9,18 +41,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
+        raw = parse_bearer(authentication.get_authorization_header(request))
+        if raw is None:
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Malformed Authorization header.")
-        try:
-            raw = header[1].decode()
-        except UnicodeError as exc:
-            raise exceptions.AuthenticationFailed("Malformed token.") from exc
-        token = api_token_lookup(raw_token=raw)
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid or expired token.")
+        token = bearer_token_check(raw_token=raw, origin=request.headers.get("Origin"))
         return token.user, token
 
     def authenticate_header(self, request) -> str:

@@ -9,3 +9,14 @@ class WidgetKeyInvalid(ApplicationError):
 class OriginNotAllowed(ApplicationError):
     code = "origin_not_allowed"
     status_code = 403
+
+
+class IdentityInvalid(ApplicationError):
+    code = "identity_invalid"
+    status_code = 403
+
+
+class ErasureNotAllowed(ApplicationError):
+    # Staff accounts hold no customer data of their own and are managed by administrators.
+    code = "erasure_not_allowed"
+    status_code = 403

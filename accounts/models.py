@@ -42,6 +42,28 @@ class ModelPreference(models.Model):
         max_length=35, blank=True, help_text="Reply language, e.g. 'English' or 'zh-Hans'."
     )
     persona = models.TextField(blank=True, help_text="Added to the system prompt for this user.")
+    # Routing (chatbot.routing): models outside this set are skipped for the user.
+    allowed_models = models.ManyToManyField(
+        "chatbot.LLMModel",
+        blank=True,
+        related_name="+",
+        help_text="Catalogue models this user may be given. Empty: any.",
+    )
+    # Monthly budgets (chatbot.budgets): blank = the settings default, 0 = unlimited.
+    monthly_token_budget = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Tokens per calendar month. Blank: BUDGET_MONTHLY_TOKENS. 0: unlimited.",
+    )
+    monthly_cost_budget = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Spend per calendar month (catalogue prices). Blank: BUDGET_MONTHLY_COST. "
+        "0: unlimited.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -56,8 +78,9 @@ class WidgetKey(models.Model):
     """Identifies one embedding of the widget (a site), and where it may be embedded."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    public_key = models.CharField(max_length=64, unique=True, default=_new_public_key,
-                                  editable=False)
+    public_key = models.CharField(
+        max_length=64, unique=True, default=_new_public_key, editable=False
+    )
     name = models.CharField(max_length=200)
     allowed_origins = models.JSONField(
         default=list,
@@ -66,10 +89,16 @@ class WidgetKey(models.Model):
         "Empty: any origin (development only).",
     )
     is_active = models.BooleanField(default=True)
+    # HMAC key for identity verification, encrypted at rest (chatbot.crypto); shown once.
+    identity_secret_encrypted = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.public_key})"
+
+    @property
+    def has_identity_secret(self) -> bool:
+        return bool(self.identity_secret_encrypted)
 
     def allows_origin(self, origin: str | None) -> bool:
         if not self.allowed_origins or origin is None:
@@ -105,3 +134,58 @@ class ApiToken(models.Model):
     @classmethod
     def generate(cls) -> str:
         return cls.PREFIX + secrets.token_urlsafe(32)
+
+
+class AuditEvent(models.Model):
+    """A staff (or system) action that touched customer data. Append-only; no message bodies.
+
+    `target_id` is a string so any model's key fits; after an erasure it is re-pointed at
+    the erasure record, so the trail survives without linking back to the person.
+    """
+
+    class Action(models.TextChoices):
+        TRANSCRIPT_VIEW = "transcript.view", "Viewed a transcript"
+        USER_EXPORT = "user.export", "Exported a user's data"
+        USER_ERASE = "user.erase", "Erased a user's data"
+        PREFERENCE_CHANGE = "preference.change", "Changed a model preference"
+        RETENTION_APPLY = "retention.apply", "Applied the retention policy"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Null: the system itself (retention task, self-service erasure by the customer).
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=40, choices=Action.choices)
+    target_type = models.CharField(max_length=60, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} ({self.target_type} {self.target_id})"
+
+
+class ErasureRecord(models.Model):
+    """Proof that an erasure happened: when, by which route, and how much of each kind.
+
+    Deliberately holds no personal data, not even the erased user's id.
+    """
+
+    class Route(models.TextChoices):
+        SELF_SERVICE = "self_service", "Customer request (API)"
+        STAFF = "staff", "Staff (admin)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    route = models.CharField(max_length=20, choices=Route.choices)
+    counts = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Erasure {self.id} ({self.created_at:%Y-%m-%d})"

@@ -2,7 +2,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from .models import ApiToken, ModelPreference, User
+from .models import ApiToken, ModelPreference, User, WidgetKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,13 +19,15 @@ class ResolvedPreference:
 
 def model_preference_resolve(*, user: User) -> ResolvedPreference:
     pref = ModelPreference.objects.filter(user=user).first()
-    fallbacks = (pref.fallback_models if pref and pref.fallback_models
-                 else settings.LLM_FALLBACK_MODELS)
+    fallbacks = (
+        pref.fallback_models if pref and pref.fallback_models else settings.LLM_FALLBACK_MODELS
+    )
     return ResolvedPreference(
         model=(pref.model if pref and pref.model else settings.LLM_MODEL),
         fallback_models=tuple(m for m in fallbacks if isinstance(m, str) and m),
-        temperature=(pref.temperature if pref and pref.temperature is not None
-                     else settings.LLM_TEMPERATURE),
+        temperature=(
+            pref.temperature if pref and pref.temperature is not None else settings.LLM_TEMPERATURE
+        ),
         max_tokens=(pref.max_tokens if pref and pref.max_tokens else settings.LLM_MAX_TOKENS),
         language=pref.language if pref else "",
         persona=pref.persona if pref else "",
@@ -36,10 +38,25 @@ def api_token_lookup(*, raw_token: str) -> ApiToken | None:
     """The live token for a raw bearer string, or None (unknown, expired, user inactive)."""
     from django.utils import timezone
 
-    token = (ApiToken.objects.select_related("user")
-             .filter(token_hash=ApiToken.hash(raw_token)).first())
+    token = (
+        ApiToken.objects.select_related("user", "widget_key")
+        .filter(token_hash=ApiToken.hash(raw_token))
+        .first()
+    )
     if token is None or not token.user.is_active:
         return None
     if token.expires_at and token.expires_at <= timezone.now():
         return None
     return token
+
+
+def origin_allowed_by_any_widget_key(*, origin: str) -> bool:
+    """For CORS preflights, which carry no credentials: is this origin any key's site?
+
+    The real request is then checked against its own token's key (authentication)."""
+    for allowed in WidgetKey.objects.filter(is_active=True).values_list(
+        "allowed_origins", flat=True
+    ):
+        if not allowed or origin.rstrip("/") in {o.rstrip("/") for o in allowed}:
+            return True
+    return False

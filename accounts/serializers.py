@@ -3,6 +3,13 @@ from rest_framework import serializers
 
 class WidgetSessionCreateSerializer(serializers.Serializer):
     widget_key = serializers.CharField(max_length=64)
+    user_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    user_hash = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$",
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid": "Must be 64 hex characters."},
+    )
 
 
 class WidgetSessionSerializer(serializers.Serializer):

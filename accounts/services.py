@@ -1,9 +1,14 @@
+import hashlib
+import hmac
+import secrets
 import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
 
-from .errors import OriginNotAllowed, WidgetKeyInvalid
+from chatbot import crypto
+
+from .errors import IdentityInvalid, OriginNotAllowed, WidgetKeyInvalid
 from .models import ApiToken, User, WidgetKey
 
 
@@ -24,13 +29,61 @@ def api_token_create(*, user: User, widget_key: WidgetKey | None = None) -> str:
     return raw
 
 
-def visitor_session_create(*, public_key: str, origin: str | None) -> VisitorSession:
-    """A new anonymous visitor for a widget embedding, with a bearer token."""
+def widget_key_rotate_identity_secret(*, widget_key: WidgetKey) -> str:
+    """Set a new identity-verification secret; returns it (the only time it is visible)."""
+    secret = "wks_" + secrets.token_urlsafe(32)
+    widget_key.identity_secret_encrypted = crypto.encrypt(secret)
+    widget_key.save(update_fields=["identity_secret_encrypted"])
+    return secret
+
+
+def identity_hash(*, secret: str, external_user_id: str) -> str:
+    """What the host site computes: hex HMAC-SHA256 of its user id under the key's secret."""
+    return hmac.new(secret.encode(), external_user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _identified_customer(widget_key: WidgetKey, external_user_id: str, user_hash: str) -> User:
+    if not widget_key.has_identity_secret:
+        raise IdentityInvalid("This widget key has no identity secret configured.")
+    expected = identity_hash(
+        secret=crypto.decrypt(widget_key.identity_secret_encrypted),
+        external_user_id=external_user_id,
+    )
+    if not hmac.compare_digest(expected, user_hash.strip().lower()):
+        raise IdentityInvalid("The user hash does not match the user id.")
+    # One customer per (site, site's user id): the same person on every device.
+    digest = hashlib.sha256(f"{widget_key.pk}:{external_user_id}".encode()).hexdigest()[:40]
+    user, created = User.objects.get_or_create(
+        username=f"site-{digest}",
+        defaults={"external_id": external_user_id, "is_visitor": False},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def visitor_session_create(
+    *,
+    public_key: str,
+    origin: str | None,
+    external_user_id: str | None = None,
+    user_hash: str | None = None,
+) -> VisitorSession:
+    """A bearer token for a widget embedding: an anonymous visitor, or, when the host site
+    vouches for its user with a valid HMAC, that identified customer (history, preferences)."""
     widget_key = WidgetKey.objects.filter(public_key=public_key, is_active=True).first()
     if widget_key is None:
         raise WidgetKeyInvalid("Unknown or inactive widget key.")
     if not widget_key.allows_origin(origin):
         raise OriginNotAllowed("This widget may not be used from this site.")
+    if external_user_id or user_hash:
+        if not (external_user_id and user_hash):
+            raise IdentityInvalid("Send both user_id and user_hash, or neither.")
+        with transaction.atomic():
+            user = _identified_customer(widget_key, external_user_id, user_hash)
+            token = api_token_create(user=user, widget_key=widget_key)
+        return VisitorSession(user=user, token=token, widget_key=widget_key)
     with transaction.atomic():
         visitor_id = uuid.uuid4()
         user = User(id=visitor_id, username=f"visitor-{visitor_id.hex}", is_visitor=True)

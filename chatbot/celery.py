@@ -2,10 +2,20 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings.base")
 
 app = Celery("chatbot")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _mask_pii_in_worker_logs(logger, **_kwargs):
+    # Celery replaces the root logger's handlers with its own: give them our PII filter too.
+    from .logging import PIIMaskingFilter
+
+    for handler in logger.handlers:
+        handler.addFilter(PIIMaskingFilter())

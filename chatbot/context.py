@@ -6,6 +6,8 @@ from accounts.selectors import ResolvedPreference
 from conversations.models import Message
 
 from .llm import ChatMessage, ChatRequest
+from .moderation import mask_for_provider
+from .trimming import history_trim
 
 _ROLE_FOR_MODEL = {
     Message.Role.USER: "user",
@@ -28,20 +30,31 @@ def history_for(*, reply: Message) -> list[Message]:
     """The conversation up to and including the message this reply answers."""
     question = reply.reply_to
     queryset = (
-        Message.objects.filter(conversation_id=reply.conversation_id,
-                               role__in=list(_ROLE_FOR_MODEL),
-                               status=Message.Status.COMPLETED,
-                               created_at__lte=question.created_at)
+        Message.objects.filter(
+            conversation_id=reply.conversation_id,
+            role__in=list(_ROLE_FOR_MODEL),
+            status=Message.Status.COMPLETED,
+            created_at__lte=question.created_at,
+        )
         .exclude(content="")
+        .exclude(moderation_flags__action="blocked")  # blocked input/output never goes back
         .order_by("-created_at", "-id")
-        .only("role", "content", "created_at")
+        .only("role", "content", "created_at", "token_count")
     )
     return list(reversed(queryset[: settings.CHAT_HISTORY_MESSAGES]))
 
 
 def context_build(*, reply: Message, preference: ResolvedPreference, model: str) -> ChatRequest:
     messages = [ChatMessage("system", system_prompt_build(preference=preference))]
-    messages += [ChatMessage(_ROLE_FOR_MODEL[m.role], m.content) for m in history_for(reply=reply)]
+    messages += [
+        ChatMessage(_ROLE_FOR_MODEL[m.role], mask_for_provider(m.content))
+        for m in history_trim(
+            history=history_for(reply=reply),  # token budget
+            system=messages[0].content,
+            model=model,
+            max_tokens=preference.max_tokens,
+        )
+    ]
     return ChatRequest(
         model=model,
         messages=messages,

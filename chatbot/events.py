@@ -99,13 +99,15 @@ class RedisEventBus:
         return event_id.decode()
 
     async def read(self, conversation_id: str, after: str, block_ms: int) -> list[Event]:
-        response = await self._async().xread({_key(conversation_id): after}, block=block_ms,
-                                             count=500)
+        response = await self._async().xread(
+            {_key(conversation_id): after}, block=block_ms, count=500
+        )
         events = []
         for _stream, entries in response or []:
             for raw_id, fields in entries:
-                events.append(Event(raw_id.decode(), fields[b"e"].decode(),
-                                    json.loads(fields[b"d"])))
+                events.append(
+                    Event(raw_id.decode(), fields[b"e"].decode(), json.loads(fields[b"d"]))
+                )
         return events
 
     def delete(self, conversation_id: str) -> None:

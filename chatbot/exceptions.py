@@ -22,8 +22,14 @@ class ApplicationError(Exception):
     status_code = status.HTTP_400_BAD_REQUEST
     code = "application_error"
 
-    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None,
-                 extra: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         if code:
@@ -65,9 +71,11 @@ def _first_message(detail: Any) -> str:
 
 def _fields(detail: Any) -> dict:
     if isinstance(detail, dict):
-        return {key: [str(m) for m in (v if isinstance(v, list) else [v])]
-                for key, v in detail.items()}
-    return {"non_field_errors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]}
+        return {
+            key: [str(m) for m in (v if isinstance(v, list) else [v])] for key, v in detail.items()
+        }
+    messages = detail if isinstance(detail, list) else [detail]
+    return {"non_field_errors": [str(m) for m in messages]}
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:

@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from conversations import retention
+
 from . import services
 
 
@@ -16,3 +18,9 @@ def generate_reply(reply_id: str) -> None:
 def sweep_stuck_replies() -> dict:
     report = services.replies_recover_stuck()
     return {"redispatched": len(report.redispatched), "failed": len(report.failed)}
+
+
+@shared_task(name="chatbot.apply_retention", ignore_result=True)
+def apply_retention() -> dict:
+    # Bounded per run (RETENTION_MAX_BATCHES); a backlog drains over the following runs.
+    return retention.conversations_retention_apply().as_dict()

@@ -1,11 +1,14 @@
+from csp.decorators import csp_replace
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views import defaults
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import WidgetSessionViewSet
+from accounts.privacy_api import MeEraseView, MeExportView
 from conversations.api import ConversationViewSet
+from conversations.sse import conversation_events
 
 from . import views
 from .exceptions import json_or_default
@@ -15,20 +18,43 @@ router.include_root_view = False
 router.register("widget/sessions", WidgetSessionViewSet, basename="widget-session")
 router.register("conversations", ConversationViewSet, basename="conversation")
 
+# Swagger UI is served by the app itself (drf-spectacular-sidecar, no CDN) but has an inline
+# <style>; its init script is a separate request (the split view), so only this page's
+# policy is widened, for styles and data: images (docs/security.md).
+_swagger_csp = csp_replace(
+    {"style-src": ["'self'", "'unsafe-inline'"], "img-src": ["'self'", "data:"]}
+)
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
+    path(
+        "api/v1/conversations/<uuid:conversation_id>/events/",
+        conversation_events,
+        name="conversation-events",
+    ),
+    path("api/v1/me/export/", MeExportView.as_view(), name="me-export"),
+    path("api/v1/me/erase/", MeEraseView.as_view(), name="me-erase"),
     path("api/v1/", include(router.urls)),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/v1/docs/",
+        _swagger_csp(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
     path("healthz", views.healthz, name="healthz"),
     # Anything else under /api/ answers in the API's JSON error shape, even with DEBUG on.
     re_path(r"^api/", views.api_not_found),
 ]
 
 handler400 = json_or_default(defaults.bad_request, 400, "bad_request", "Bad request.")
-handler403 = json_or_default(defaults.permission_denied, 403, "permission_denied",
-                             "You do not have permission to perform this action.")
+handler403 = json_or_default(
+    defaults.permission_denied,
+    403,
+    "permission_denied",
+    "You do not have permission to perform this action.",
+)
 handler404 = json_or_default(defaults.page_not_found, 404, "not_found", "Not found.")
-handler500 = json_or_default(defaults.server_error, 500, "server_error",
-                             "Something went wrong on our side.")
+handler500 = json_or_default(
+    defaults.server_error, 500, "server_error", "Something went wrong on our side."
+)

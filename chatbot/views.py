@@ -11,8 +11,9 @@ from .llm import llm_configured
 def home(request):
     """The demo page: it hosts the widget with the demo widget key, when one exists."""
     widget_key = WidgetKey.objects.filter(is_active=True, name="Demo").first()
-    return render(request, "home.html", {"widget_key": widget_key,
-                                         "llm_configured": llm_configured()})
+    return render(
+        request, "home.html", {"widget_key": widget_key, "llm_configured": llm_configured()}
+    )
 
 
 def healthz(request):

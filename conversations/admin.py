@@ -1,5 +1,12 @@
+import json
+
 from django.contrib import admin
-from django.db.models import Count, Exists, OuterRef
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, TextField
+from django.db.models.functions import Cast
+
+from accounts.audit import audit_event_record
+from accounts.models import AuditEvent
 
 from .models import Conversation, Message, ModerationFlag
 
@@ -23,8 +30,14 @@ class HasOpenFlagsFilter(admin.SimpleListFilter):
 class ConversationAdmin(admin.ModelAdmin):
     """Transcripts are records: staff read them here, nobody edits them."""
 
-    list_display = ["__str__", "customer", "status", "message_count", "last_message_at",
-                    "open_flags"]
+    list_display = [
+        "__str__",
+        "customer",
+        "status",
+        "message_count",
+        "last_message_at",
+        "open_flags",
+    ]
     list_filter = ["status", HasOpenFlagsFilter, "created_at", "last_message_at"]
     search_fields = ["title", "customer__username", "customer__email", "messages__content"]
     list_select_related = ["customer"]
@@ -36,10 +49,15 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         open_flags = ModerationFlag.objects.filter(
-            message__conversation=OuterRef("pk"), review_status=ModerationFlag.ReviewStatus.OPEN)
-        return (super().get_queryset(request)
-                .annotate(message_total=Count("messages", distinct=True),
-                          has_open_flags=Exists(open_flags)))
+            message__conversation=OuterRef("pk"), review_status=ModerationFlag.ReviewStatus.OPEN
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                message_total=Count("messages", distinct=True), has_open_flags=Exists(open_flags)
+            )
+        )
 
     @admin.display(description="Messages", ordering="message_total")
     def message_count(self, obj):
@@ -56,32 +74,118 @@ class ConversationAdmin(admin.ModelAdmin):
         return False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        transcript = (Message.objects.filter(conversation_id=object_id)
-                      .order_by("created_at", "id")
-                      .prefetch_related("moderation_flags"))
+        transcript = (
+            Message.objects.filter(conversation_id=object_id)
+            .order_by("created_at", "id")
+            .prefetch_related("moderation_flags", "provider_calls")
+        )
         extra_context = {**(extra_context or {}), "transcript": transcript}
-        return super().change_view(request, object_id, form_url, extra_context)
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            audit_event_record(
+                actor=request.user,
+                action=AuditEvent.Action.TRANSCRIPT_VIEW,
+                target_type="conversation",
+                target_id=object_id,
+            )
+        return response
+
+
+class FlagCategoryFilter(admin.SimpleListFilter):
+    """`categories` is a JSON list: one choice per known category."""
+
+    title = "category"
+    parameter_name = "category"
+
+    def lookups(self, request, model_admin):
+        from chatbot.moderation.policy import known_categories
+
+        return [(c, c) for c in known_categories()]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if connection.vendor == "postgresql":
+            return queryset.filter(categories__contains=[value])  # jsonb @>
+        # SQLite (the demo) has no JSON containment: match the quoted name in the JSON text.
+        return queryset.annotate(categories_text=Cast("categories", TextField())).filter(
+            categories_text__contains=json.dumps(value)
+        )
 
 
 @admin.register(ModerationFlag)
 class ModerationFlagAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "source", "action", "rule", "review_status", "reviewer",
-                    "message_link"]
-    list_filter = ["review_status", "action", "source", "created_at"]
+    """The review queue: filter by status "Open", confirm or dismiss (one by one or in bulk)."""
+
+    list_display = [
+        "created_at",
+        "source",
+        "action",
+        "category_list",
+        "rule",
+        "review_status",
+        "reviewer",
+        "reviewed_at",
+        "message_link",
+    ]
+    list_filter = ["review_status", FlagCategoryFilter, "action", "source", "created_at"]
     list_select_related = ["reviewer", "message"]
     search_fields = ["rule", "note", "message__content"]
-    readonly_fields = ["message", "source", "categories", "scores", "rule", "action",
-                       "created_at", "reviewed_at", "reviewer"]
+    ordering = ["-created_at"]
+    actions = ["confirm_flags", "dismiss_flags", "reopen_flags"]
+    readonly_fields = [
+        "message",
+        "message_link",
+        "source",
+        "categories",
+        "scores",
+        "rule",
+        "action",
+        "excerpt",
+        "created_at",
+        "reviewed_at",
+        "reviewer",
+    ]
     fields = [*readonly_fields, "review_status", "note"]
+
+    @admin.display(description="Categories")
+    def category_list(self, obj):
+        return ", ".join(obj.categories)
 
     @admin.display(description="Conversation")
     def message_link(self, obj):
         from django.urls import reverse
         from django.utils.html import format_html
 
-        url = reverse("admin:conversations_conversation_change",
-                      args=[obj.message.conversation_id])
+        url = reverse("admin:conversations_conversation_change", args=[obj.message.conversation_id])
         return format_html('<a href="{}#msg-{}">open transcript</a>', url, obj.message_id)
+
+    def _review(self, request, queryset, status):
+        from chatbot.moderation.services import moderation_flags_review
+
+        count = moderation_flags_review(flags=queryset, reviewer=request.user, status=status)
+        self.message_user(request, f"{count} flag(s) marked {status}.")
+
+    @admin.action(description="Confirm selected flags", permissions=["change"])
+    def confirm_flags(self, request, queryset):
+        self._review(request, queryset, ModerationFlag.ReviewStatus.CONFIRMED)
+
+    @admin.action(description="Dismiss selected flags", permissions=["change"])
+    def dismiss_flags(self, request, queryset):
+        self._review(request, queryset, ModerationFlag.ReviewStatus.DISMISSED)
+
+    @admin.action(description="Reopen selected flags", permissions=["change"])
+    def reopen_flags(self, request, queryset):
+        self._review(request, queryset, ModerationFlag.ReviewStatus.OPEN)
+
+    def save_model(self, request, obj, form, change):
+        # A decision taken in the form is recorded like a bulk one: who, when.
+        from chatbot.moderation.services import moderation_flags_review
+
+        super().save_model(request, obj, form, change)
+        if "review_status" in form.changed_data:
+            moderation_flags_review(flags=[obj.pk], reviewer=request.user, status=obj.review_status)
 
     def has_add_permission(self, request):
         return False

@@ -6,6 +6,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from chatbot.throttling import CustomerWriteThrottle, WidgetKeyWriteThrottle
+
 from . import selectors, services
 from .models import Conversation
 from .serializers import (
@@ -17,13 +19,21 @@ from .serializers import (
 )
 
 
-class ConversationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
-                          mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
-                          viewsets.GenericViewSet):
+class ConversationViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     serializer_class = ConversationSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
+    # Writes only, per customer and per widget key (docs/cost-control.md).
+    throttle_classes = [CustomerWriteThrottle, WidgetKeyWriteThrottle]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # OpenAPI generation: no request user
+            return Conversation.objects.none()
         # Every verb goes through this: another customer's conversation is simply a 404.
         return selectors.conversation_list(customer=self.request.user)
 
@@ -31,13 +41,15 @@ class ConversationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
         # Bearer-authenticated widget visitors: remember which embedding they came from.
         widget_key = getattr(self.request.auth, "widget_key_id", None)
         serializer.instance = services.conversation_create(
-            customer=self.request.user, widget_key_id=widget_key,
+            customer=self.request.user,
+            widget_key_id=widget_key,
             title=serializer.validated_data.get("title", ""),
         )
 
     def perform_update(self, serializer):
         serializer.instance = services.conversation_rename(
-            conversation=serializer.instance, title=serializer.validated_data.get("title", ""))
+            conversation=serializer.instance, title=serializer.validated_data.get("title", "")
+        )
 
     @extend_schema(request=None, responses={200: ConversationSerializer})
     @action(detail=True, methods=["post"])
@@ -47,12 +59,15 @@ class ConversationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
 
     @extend_schema(
         methods=["GET"],
-        parameters=[OpenApiParameter("after", str, description="Only messages after this id"),
-                    OpenApiParameter("limit", int, description="At most this many (≤ 500)")],
+        parameters=[
+            OpenApiParameter("after", str, description="Only messages after this id"),
+            OpenApiParameter("limit", int, description="At most this many (≤ 500)"),
+        ],
         responses={200: MessageSerializer(many=True)},
     )
-    @extend_schema(methods=["POST"], request=MessageCreateSerializer,
-                   responses={202: SendResultSerializer})
+    @extend_schema(
+        methods=["POST"], request=MessageCreateSerializer, responses={202: SendResultSerializer}
+    )
     @action(detail=True, methods=["get", "post"], url_path="messages")
     def messages(self, request, pk=None):
         conversation: Conversation = self.get_object()
@@ -66,12 +81,13 @@ class ConversationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
             if after is None:
                 raise ValidationError({"after": ["No such message in this conversation."]})
         limit = query.validated_data["limit"]
-        messages = selectors.message_list(conversation=conversation, after=after,
-                                          limit=limit + 1)
-        return Response({
-            "results": MessageSerializer(messages[:limit], many=True).data,
-            "has_more": len(messages) > limit,
-        })
+        messages = selectors.message_list(conversation=conversation, after=after, limit=limit + 1)
+        return Response(
+            {
+                "results": MessageSerializer(messages[:limit], many=True).data,
+                "has_more": len(messages) > limit,
+            }
+        )
 
     def _send(self, request, conversation: Conversation) -> Response:
         params = MessageCreateSerializer(data=request.data)

@@ -12,11 +12,19 @@ class Conversation(models.Model):
         CLOSED = "closed", "Closed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Null only once the retention policy anonymised the conversation (customer detached).
     customer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="conversations",
     )
     widget_key = models.ForeignKey(
-        "accounts.WidgetKey", null=True, blank=True, on_delete=models.SET_NULL,
+        "accounts.WidgetKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="conversations",
     )
     title = models.CharField(max_length=200, blank=True)
@@ -52,8 +60,9 @@ class Message(models.Model):
         FAILED = "failed", "Failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
-                                     related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
     role = models.CharField(max_length=10, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
@@ -61,13 +70,26 @@ class Message(models.Model):
     reply_to = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="reply"
     )
-    client_message_id = models.CharField(max_length=64, null=True, blank=True)
+    # NULL, not "": the per-conversation unique constraint must ignore messages without one.
+    client_message_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     model = models.CharField(max_length=200, blank=True, help_text="Model that actually answered.")
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
+    # Why this model answered (chatbot.routing), e.g. "fallback after rate_limited on gpt-x".
+    route_reason = models.CharField(max_length=300, blank=True)
+    # Cost control (chatbot.tokens, docs/cost-control.md): this message's content in tokens,
+    # counted once when written; estimated when the model's own tokenizer was not available.
+    token_count = models.PositiveIntegerField(null=True, blank=True)
+    token_count_estimated = models.BooleanField(default=False)
+    # Answered from the exact-match response cache: no provider call was made.
+    cached = models.BooleanField(default=False)
+    # Burst debounce: this reply was folded into a later one that answers the whole burst.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     # Work bookkeeping for replies: who holds the reply and until when (see chatbot.services).
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -83,8 +105,11 @@ class Message(models.Model):
             # A conversation's messages in order (transcript, polling with ?after=).
             models.Index(fields=["conversation", "created_at", "id"], name="msg_conv_order"),
             # The sweeper's scan for replies stuck in flight.
-            models.Index(fields=["status", "created_at"], name="msg_inflight",
-                         condition=Q(status__in=["pending", "streaming"])),
+            models.Index(
+                fields=["status", "created_at"],
+                name="msg_inflight",
+                condition=Q(status__in=["pending", "streaming"]),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -126,10 +151,16 @@ class ModerationFlag(models.Model):
         max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.OPEN
     )
     reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     note = models.TextField(blank=True)
+    # A blocked reply is replaced before it is stored: what the model said is kept here
+    # for the reviewer (chatbot.moderation).
+    excerpt = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
 

@@ -17,8 +17,9 @@ def conversation_get(*, customer: User, conversation_id) -> Conversation | None:
     return conversation_list(customer=customer).filter(pk=conversation_id).first()
 
 
-def message_list(*, conversation: Conversation, after: Message | None = None,
-                 limit: int = 100) -> list[Message]:
+def message_list(
+    *, conversation: Conversation, after: Message | None = None, limit: int = 100
+) -> list[Message]:
     """Messages in order; with `after`, only those that come later (for polling)."""
     queryset = Message.objects.filter(conversation=conversation).order_by("created_at", "id")
     if after is not None:

@@ -15,16 +15,35 @@ class ConversationSerializer(serializers.ModelSerializer):
 class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
-        fields = ["id", "conversation", "role", "content", "status", "reply_to", "model",
-                  "prompt_tokens", "completion_tokens", "latency_ms", "error_code",
-                  "client_message_id", "created_at", "completed_at"]
+        fields = [
+            "id",
+            "conversation",
+            "role",
+            "content",
+            "status",
+            "reply_to",
+            "model",
+            "prompt_tokens",
+            "completion_tokens",
+            "latency_ms",
+            "error_code",
+            "route_reason",
+            "client_message_id",
+            "created_at",
+            "completed_at",
+            # Cost control (docs/cost-control.md).
+            "token_count",
+            "cached",
+            "merged_into",
+        ]
         read_only_fields = fields
 
 
 class MessageCreateSerializer(serializers.Serializer):
     content = serializers.CharField(trim_whitespace=True)
-    client_message_id = serializers.CharField(required=False, allow_null=True, max_length=64,
-                                              trim_whitespace=True)
+    client_message_id = serializers.CharField(
+        required=False, allow_null=True, max_length=64, trim_whitespace=True
+    )
 
     def validate_content(self, value: str) -> str:
         limit = settings.CHAT_MAX_MESSAGE_CHARS

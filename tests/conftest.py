@@ -28,6 +28,15 @@ def _clean_redis():
     client.flushdb()
 
 
+@pytest.fixture(autouse=True)
+def _reset_circuit_breakers():
+    """Circuit-breaker state lives in Redis and outlives a test: every test starts closed,
+    so one test's injected failures never open the circuit for the next."""
+    from chatbot.routing.breaker import breakers_reset
+
+    breakers_reset()
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
@@ -103,18 +112,20 @@ WORKER_SETTINGS = {
 def worker_env(llm_stub) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(WORKER_SETTINGS)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "chatbot.settings.test",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "EVENT_BUS_URL": settings.EVENT_BUS_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "OPENAI_BASE_URL": llm_stub.base_url,
-        "OPENAI_API_KEY": "sk-test",
-        "LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "chatbot.settings.test",
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "EVENT_BUS_URL": settings.EVENT_BUS_URL,
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "OPENAI_BASE_URL": llm_stub.base_url,
+            "OPENAI_API_KEY": "sk-test",
+            "LOG_LEVEL": "INFO",
+        }
+    )
     return env
 
 
@@ -140,3 +151,32 @@ def start_worker(transactional_db, settings, worker_env, artifacts_dir):
         worker.stop()
     app.conf.task_always_eager = True
     app.control.purge()
+
+
+@pytest.fixture
+def asgi_server(start_worker, worker_env, artifacts_dir):
+    """The app under uvicorn (ASGI) on a free port, plus one real worker behind it."""
+    from tests.servers import AsgiServer
+
+    start_worker()
+    env = {
+        **worker_env,
+        "SSE_HEARTBEAT_SECONDS": "0.5",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    server = AsgiServer(env, artifacts_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def send_now(django_capture_on_commit_callbacks):
+    """message_send with its on-commit work (the eager reply task) run at once."""
+    from conversations import services
+
+    def send(conversation, content, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return services.message_send(conversation=conversation, content=content, **kwargs)
+
+    return send

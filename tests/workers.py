@@ -23,26 +23,50 @@ def database_url() -> str:
 class WorkerProcess:
     """`celery -A chatbot worker -B` as a child process, in its own process group."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path, concurrency: int = 2,
-                 beat: bool = True):
+    def __init__(
+        self, name: str, env: dict[str, str], log_dir: Path, concurrency: int = 2, beat: bool = True
+    ):
         self.name = name
         self.env = env
         self.concurrency = concurrency
         self.beat = beat
-        self.log_path = log_dir / f"worker-{name}.log"
+        self.log_path = log_dir / f"worker-{name}-{os.getpid()}.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> "WorkerProcess":
         from chatbot.celery import app
 
-        cmd = [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-l", "INFO",
-               "-c", str(self.concurrency), "-P", "prefork", "-n", f"{self.name}@%h",
-               "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-gossip", "--without-mingle"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "chatbot",
+            "worker",
+            "-l",
+            "INFO",
+            "-c",
+            str(self.concurrency),
+            "-P",
+            "prefork",
+            "-n",
+            f"{self.name}@%h",
+            "-Q",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            "--without-gossip",
+            "--without-mingle",
+        ]
         if self.beat:
             cmd += ["-B", "-s", str(self.log_path.with_suffix(".beat"))]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

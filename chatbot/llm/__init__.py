@@ -9,8 +9,17 @@ from django.conf import settings
 from .offline import OFFLINE_MODEL, OfflineResponder
 from .types import ChatMessage, ChatRequest, Completion, LLMError, LLMProvider
 
-__all__ = ["OFFLINE_MODEL", "OfflineResponder", "ChatMessage", "ChatRequest", "Completion", "LLMError",
-           "LLMProvider", "get_provider", "llm_configured"]
+__all__ = [
+    "OFFLINE_MODEL",
+    "ChatMessage",
+    "ChatRequest",
+    "Completion",
+    "LLMError",
+    "LLMProvider",
+    "OfflineResponder",
+    "get_provider",
+    "llm_configured",
+]
 
 
 def llm_configured() -> bool:
@@ -27,5 +36,5 @@ def get_provider() -> LLMProvider:
         api_key=settings.OPENAI_API_KEY,
         connect_timeout=settings.LLM_CONNECT_TIMEOUT,
         read_timeout=settings.LLM_READ_TIMEOUT,
-        max_retries=settings.LLM_MAX_RETRIES,
+        max_retries=0,  # the router (chatbot.routing) is the one retry layer
     )

@@ -18,15 +18,12 @@ class OfflineResponder:
 
     def compose(self, question: str) -> str:
         question = " ".join(question.split())
-        if _GREETING.search(question):
-            opening = "Hello! "
-        else:
-            opening = ""
+        opening = "Hello! " if _GREETING.search(question) else ""
         quoted = question if len(question) <= 200 else question[:197] + "..."
         return (
             f"{opening}I'm the **offline demo responder**: no language model is configured "
             f"on this server, so I can't really answer yet.\n\n"
-            f"You asked: \"{quoted}\"\n\n"
+            f'You asked: "{quoted}"\n\n'
             "To get real answers, an operator sets `OPENAI_API_KEY` (and `OPENAI_BASE_URL` "
             "for any OpenAI-compatible server) and restarts Chatdesk."
         )

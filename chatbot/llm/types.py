@@ -56,3 +56,13 @@ class LLMProvider(Protocol):
     def stream(self, request: ChatRequest, on_delta: DeltaCallback) -> Completion:
         """Generate a reply, calling `on_delta` with each new piece of text as it arrives."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationResult:
+    """The provider's moderation verdict over one or more texts, merged."""
+
+    flagged: bool
+    categories: list[str]  # the flagged categories, in the provider's names
+    scores: dict[str, float]  # highest score per category over all texts
+    model: str

@@ -13,11 +13,16 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("DJANGO_READ_DOT_ENV", "false")
 os.environ.setdefault("OFFLINE_RESPONDER_DELAY_MS", "0")
 os.environ.setdefault("LLM_MAX_RETRIES", "0")
+# Cost control (docs/cost-control.md): no debounce delay and roomy rate limits unless a test
+# turns them on; tests of those features set their own values.
+os.environ.setdefault("CHAT_DEBOUNCE_SECONDS", "0")
+os.environ.setdefault("RATE_LIMIT_USER", "10000/minute")
+os.environ.setdefault("RATE_LIMIT_WIDGET_KEY", "10000/minute")
 # A queue of this run's own, so a stale message from an earlier run is never consumed.
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"chatdesk-test-{os.getpid()}")
 
-from .base import *  # noqa: E402, F403
-from .base import REST_FRAMEWORK  # noqa: E402
+from .base import *  # noqa: F403
+from .base import REST_FRAMEWORK
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]

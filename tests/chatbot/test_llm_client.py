@@ -8,18 +8,28 @@ from tests.stub_llm import CutStream, Error, Hang, MalformedJSON, Reply, Reset
 
 
 def _provider(stub, read_timeout=2.0) -> OpenAIProvider:
-    return OpenAIProvider(base_url=stub.base_url, api_key="sk-test", connect_timeout=1,
-                          read_timeout=read_timeout, max_retries=0)
+    return OpenAIProvider(
+        base_url=stub.base_url,
+        api_key="sk-test",
+        connect_timeout=1,
+        read_timeout=read_timeout,
+        max_retries=0,
+    )
 
 
-REQUEST = ChatRequest(model="gpt-test", messages=[ChatMessage("system", "be nice"),
-                                                  ChatMessage("user", "hello?")],
-                      temperature=0.2, max_tokens=50, user="cust-1")
+REQUEST = ChatRequest(
+    model="gpt-test",
+    messages=[ChatMessage("system", "be nice"), ChatMessage("user", "hello?")],
+    temperature=0.2,
+    max_tokens=50,
+    user="cust-1",
+)
 
 
 def test_streams_deltas_and_reports_usage(llm_stub):
-    llm_stub.script(Reply(text="Hi there, how can I help?", chunks=4, prompt_tokens=11,
-                          completion_tokens=7))
+    llm_stub.script(
+        Reply(text="Hi there, how can I help?", chunks=4, prompt_tokens=11, completion_tokens=7)
+    )
     deltas = []
     completion = _provider(llm_stub).stream(REQUEST, deltas.append)
     assert len(deltas) == 4 and "".join(deltas) == completion.text == "Hi there, how can I help?"
@@ -35,15 +45,18 @@ def test_one_client_is_reused_per_endpoint(llm_stub):
     assert _provider(llm_stub)._client is _provider(llm_stub)._client
 
 
-@pytest.mark.parametrize("action,code,retryable", [
-    (Error(status=429, retry_after=7), "rate_limited", True),
-    (Error(status=503), "provider_error", True),
-    (Error(status=401), "auth_failed", False),
-    (Error(status=400, code="context_length_exceeded"), "context_length_exceeded", False),
-    (Reset(), "connection_error", True),
-    (MalformedJSON(), "malformed_response", True),
-    (CutStream(text="partial answer that is cut", after_chunks=2), "stream_interrupted", True),
-])
+@pytest.mark.parametrize(
+    "action,code,retryable",
+    [
+        (Error(status=429, retry_after=7), "rate_limited", True),
+        (Error(status=503), "provider_error", True),
+        (Error(status=401), "auth_failed", False),
+        (Error(status=400, code="context_length_exceeded"), "context_length_exceeded", False),
+        (Reset(), "connection_error", True),
+        (MalformedJSON(), "malformed_response", True),
+        (CutStream(text="partial answer that is cut", after_chunks=2), "stream_interrupted", True),
+    ],
+)
 def test_failures_are_classified(llm_stub, action, code, retryable):
     llm_stub.script(action)
     with pytest.raises(LLMError) as caught:

@@ -33,8 +33,9 @@ def wait_for_reply(reply_id, *, statuses=("completed", "failed"), timeout=20) ->
 
 
 def send(client, conversation, content):
-    response = client.post(f"/api/v1/conversations/{conversation.id}/messages/",
-                           {"content": content}, format="json")
+    response = client.post(
+        f"/api/v1/conversations/{conversation.id}/messages/", {"content": content}, format="json"
+    )
     assert response.status_code == 202
     return response.json()
 
@@ -42,13 +43,19 @@ def send(client, conversation, content):
 def test_a_turn_end_to_end(start_worker, llm_stub):
     start_worker()
     customer = UserFactory()
-    ModelPreference.objects.create(user=customer, model="gpt-shop", temperature=0.1,
-                                   max_tokens=123, persona="You work for Acme Shoes.",
-                                   language="English")
+    ModelPreference.objects.create(
+        user=customer,
+        model="gpt-shop",
+        temperature=0.1,
+        max_tokens=123,
+        persona="You work for Acme Shoes.",
+        language="English",
+    )
     conversation = ConversationFactory(customer=customer)
     client = client_for(customer)
-    llm_stub.script(Reply(text="Your parcel ships tomorrow.", chunks=3, prompt_tokens=42,
-                          completion_tokens=6))
+    llm_stub.script(
+        Reply(text="Your parcel ships tomorrow.", chunks=3, prompt_tokens=42, completion_tokens=6)
+    )
     started = time.monotonic()
     body = send(client, conversation, "Where is my parcel?")
     reply = wait_for_reply(body["reply"]["id"])
@@ -124,8 +131,7 @@ def test_pool_process_killed_mid_call_reply_completes_once(start_worker, llm_stu
     assert reply.attempts == 2 and len(llm_stub.requests) == 2
 
 
-def test_whole_worker_killed_mid_call_reply_completes_once_after_restart(start_worker,
-                                                                          llm_stub):
+def test_whole_worker_killed_mid_call_reply_completes_once_after_restart(start_worker, llm_stub):
     worker = start_worker("w1")
     _slow_then_fast(llm_stub)
     result = services.message_send(conversation=ConversationFactory(), content="Hi")

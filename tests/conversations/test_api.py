@@ -31,9 +31,12 @@ def assert_error(response, status: int, code: str):
 
 class TestWidgetSession:
     def test_widget_key_buys_a_visitor_token_that_authenticates(self, api_client, widget_key):
-        response = api_client.post("/api/v1/widget/sessions/",
-                                   {"widget_key": widget_key.public_key}, format="json",
-                                   HTTP_ORIGIN="https://shop.example.com")
+        response = api_client.post(
+            "/api/v1/widget/sessions/",
+            {"widget_key": widget_key.public_key},
+            format="json",
+            HTTP_ORIGIN="https://shop.example.com",
+        )
         assert response.status_code == 201
         token = response.json()["token"]
         assert response.json()["customer"]["identified"] is False
@@ -43,33 +46,39 @@ class TestWidgetSession:
     def test_token_is_stored_only_as_a_hash(self, api_client, widget_key):
         from accounts.models import ApiToken
 
-        token = api_client.post("/api/v1/widget/sessions/",
-                                {"widget_key": widget_key.public_key},
-                                format="json").json()["token"]
+        token = api_client.post(
+            "/api/v1/widget/sessions/", {"widget_key": widget_key.public_key}, format="json"
+        ).json()["token"]
         stored = ApiToken.objects.get()
         assert token not in stored.token_hash and stored.token_hash == ApiToken.hash(token)
 
     def test_unknown_widget_key_is_404(self, api_client):
-        response = api_client.post("/api/v1/widget/sessions/", {"widget_key": "wk_nope"},
-                                   format="json")
+        response = api_client.post(
+            "/api/v1/widget/sessions/", {"widget_key": "wk_nope"}, format="json"
+        )
         assert_error(response, 404, "widget_key_invalid")
 
     def test_inactive_widget_key_is_refused(self, api_client, widget_key):
         widget_key.is_active = False
         widget_key.save()
-        response = api_client.post("/api/v1/widget/sessions/",
-                                   {"widget_key": widget_key.public_key}, format="json")
+        response = api_client.post(
+            "/api/v1/widget/sessions/", {"widget_key": widget_key.public_key}, format="json"
+        )
         assert_error(response, 404, "widget_key_invalid")
 
     def test_disallowed_origin_is_refused(self, api_client, widget_key):
-        response = api_client.post("/api/v1/widget/sessions/",
-                                   {"widget_key": widget_key.public_key}, format="json",
-                                   HTTP_ORIGIN="https://evil.example.net")
+        response = api_client.post(
+            "/api/v1/widget/sessions/",
+            {"widget_key": widget_key.public_key},
+            format="json",
+            HTTP_ORIGIN="https://evil.example.net",
+        )
         assert_error(response, 403, "origin_not_allowed")
 
     def test_missing_widget_key_is_a_validation_error(self, api_client):
-        error = assert_error(api_client.post("/api/v1/widget/sessions/", {}, format="json"),
-                             400, "validation_error")
+        error = assert_error(
+            api_client.post("/api/v1/widget/sessions/", {}, format="json"), 400, "validation_error"
+        )
         assert "widget_key" in error["fields"]
 
     def test_bad_bearer_token_is_401(self, api_client):
@@ -86,9 +95,11 @@ class TestWidgetSession:
 
 class TestTurn:
     def test_send_answers_202_with_message_and_pending_reply_then_reply_completes(
-            self, customer_client, django_capture_on_commit_callbacks):
-        conversation_id = customer_client.post("/api/v1/conversations/", {},
-                                               format="json").json()["id"]
+        self, customer_client, django_capture_on_commit_callbacks
+    ):
+        conversation_id = customer_client.post("/api/v1/conversations/", {}, format="json").json()[
+            "id"
+        ]
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             response = _send(customer_client, conversation_id, "Hello, I need help")
         assert response.status_code == 202
@@ -134,8 +145,9 @@ class TestTurn:
         page = customer_client.get(url, {"limit": 2}).json()
         assert [m["content"] for m in page["results"]] == ["m0", "m1"] and page["has_more"]
 
-    def test_message_list_query_count_is_constant(self, customer, customer_client,
-                                                  django_assert_max_num_queries):
+    def test_message_list_query_count_is_constant(
+        self, customer, customer_client, django_assert_max_num_queries
+    ):
         conversation = ConversationFactory(customer=customer)
         for _ in range(30):
             MessageFactory(conversation=conversation)
@@ -144,8 +156,7 @@ class TestTurn:
 
 
 class TestIdempotency:
-    def test_resending_the_same_client_message_id_creates_nothing(self, customer,
-                                                                   customer_client):
+    def test_resending_the_same_client_message_id_creates_nothing(self, customer, customer_client):
         conversation = ConversationFactory(customer=customer)
         first = _send(customer_client, conversation.id, "refund?", client_message_id="c-1")
         again = _send(customer_client, conversation.id, "refund?", client_message_id="c-1")
@@ -155,8 +166,9 @@ class TestIdempotency:
         assert again.json()["reply"]["id"] == first.json()["reply"]["id"]
         assert Message.objects.filter(conversation=conversation).count() == 2
 
-    def test_same_client_id_in_another_conversation_is_a_new_message(self, customer,
-                                                                      customer_client):
+    def test_same_client_id_in_another_conversation_is_a_new_message(
+        self, customer, customer_client
+    ):
         a, b = ConversationFactory(customer=customer), ConversationFactory(customer=customer)
         _send(customer_client, a.id, client_message_id="same")
         response = _send(customer_client, b.id, client_message_id="same")
@@ -173,13 +185,16 @@ class TestIsolation:
         MessageFactory(conversation=conversation, content="private order #123")
         return conversation
 
-    @pytest.mark.parametrize("method,suffix,body", [
-        ("get", "", None),
-        ("get", "messages/", None),
-        ("post", "messages/", {"content": "let me in"}),
-        ("patch", "", {"title": "mine now"}),
-        ("post", "close/", None),
-    ])
+    @pytest.mark.parametrize(
+        "method,suffix,body",
+        [
+            ("get", "", None),
+            ("get", "messages/", None),
+            ("post", "messages/", {"content": "let me in"}),
+            ("patch", "", {"title": "mine now"}),
+            ("post", "close/", None),
+        ],
+    )
     def test_foreign_conversation_is_404(self, customer_client, foreign, method, suffix, body):
         url = f"/api/v1/conversations/{foreign.id}/{suffix}"
         response = getattr(customer_client, method)(url, body, format="json")
@@ -189,20 +204,23 @@ class TestIsolation:
         assert Message.objects.filter(conversation=foreign).count() == 1
 
     @pytest.mark.parametrize("method", ["put", "delete"])
-    def test_unsupported_verbs_answer_the_same_for_own_and_foreign(self, customer,
-                                                                   customer_client, foreign,
-                                                                   method):
+    def test_unsupported_verbs_answer_the_same_for_own_and_foreign(
+        self, customer, customer_client, foreign, method
+    ):
         own = ConversationFactory(customer=customer)
         for conversation in (own, foreign):
             response = getattr(customer_client, method)(
-                f"/api/v1/conversations/{conversation.id}/", {}, format="json")
+                f"/api/v1/conversations/{conversation.id}/", {}, format="json"
+            )
             assert_error(response, 405, "method_not_allowed")
 
     def test_owner_can_rename_and_close(self, customer, customer_client):
         own = ConversationFactory(customer=customer)
         url = f"/api/v1/conversations/{own.id}/"
-        assert customer_client.patch(url, {"title": "Refund"}, format="json").json()["title"] \
+        assert (
+            customer_client.patch(url, {"title": "Refund"}, format="json").json()["title"]
             == "Refund"
+        )
         assert customer_client.post(url + "close/").json()["status"] == "closed"
 
     def test_foreign_conversations_are_not_listed(self, customer_client, foreign):
@@ -221,19 +239,22 @@ class TestBadInput:
 
     @pytest.mark.parametrize("content", ["", "   ", None])
     def test_empty_content(self, customer_client, conversation, content):
-        error = assert_error(_send(customer_client, conversation.id, content), 400,
-                             "validation_error")
+        error = assert_error(
+            _send(customer_client, conversation.id, content), 400, "validation_error"
+        )
         assert "content" in error["fields"]
         assert not Message.objects.exists()
 
     def test_missing_content(self, customer_client, conversation):
-        response = customer_client.post(f"/api/v1/conversations/{conversation.id}/messages/",
-                                        {}, format="json")
+        response = customer_client.post(
+            f"/api/v1/conversations/{conversation.id}/messages/", {}, format="json"
+        )
         assert "content" in assert_error(response, 400, "validation_error")["fields"]
 
     def test_over_long_content(self, customer_client, conversation):
-        error = assert_error(_send(customer_client, conversation.id, "x" * 4001), 400,
-                             "validation_error")
+        error = assert_error(
+            _send(customer_client, conversation.id, "x" * 4001), 400, "validation_error"
+        )
         assert "4000" in error["fields"]["content"][0]
 
     @override_settings(CHAT_MAX_MESSAGE_CHARS=10)
@@ -242,54 +263,72 @@ class TestBadInput:
         assert _send(customer_client, conversation.id, "x" * 10).status_code == 202
 
     def test_wrong_type_content(self, customer_client, conversation):
-        assert_error(_send(customer_client, conversation.id, {"nested": 1}), 400,
-                     "validation_error")
+        assert_error(
+            _send(customer_client, conversation.id, {"nested": 1}), 400, "validation_error"
+        )
 
     def test_over_long_client_message_id(self, customer_client, conversation):
-        assert_error(_send(customer_client, conversation.id, client_message_id="x" * 65), 400,
-                     "validation_error")
+        assert_error(
+            _send(customer_client, conversation.id, client_message_id="x" * 65),
+            400,
+            "validation_error",
+        )
 
     def test_malformed_json(self, customer_client, conversation):
         response = customer_client.generic(
-            "POST", f"/api/v1/conversations/{conversation.id}/messages/", '{"content": "hi',
-            content_type="application/json")
+            "POST",
+            f"/api/v1/conversations/{conversation.id}/messages/",
+            '{"content": "hi',
+            content_type="application/json",
+        )
         assert_error(response, 400, "malformed_json")
 
     def test_json_array_instead_of_object(self, customer_client, conversation):
         response = customer_client.generic(
-            "POST", f"/api/v1/conversations/{conversation.id}/messages/", "[1, 2]",
-            content_type="application/json")
+            "POST",
+            f"/api/v1/conversations/{conversation.id}/messages/",
+            "[1, 2]",
+            content_type="application/json",
+        )
         assert_error(response, 400, "validation_error")
 
     def test_form_encoded_body_is_unsupported(self, customer_client, conversation):
-        response = customer_client.post(f"/api/v1/conversations/{conversation.id}/messages/",
-                                        "content=hi",
-                                        content_type="application/x-www-form-urlencoded")
+        response = customer_client.post(
+            f"/api/v1/conversations/{conversation.id}/messages/",
+            "content=hi",
+            content_type="application/x-www-form-urlencoded",
+        )
         assert_error(response, 415, "unsupported_media_type")
 
     def test_body_over_the_size_limit_is_413(self, customer_client, conversation):
         body = json.dumps({"content": "x" * (70 * 1024)})
         response = customer_client.generic(
-            "POST", f"/api/v1/conversations/{conversation.id}/messages/", body,
-            content_type="application/json")
+            "POST",
+            f"/api/v1/conversations/{conversation.id}/messages/",
+            body,
+            content_type="application/json",
+        )
         assert_error(response, 413, "payload_too_large")
 
     @pytest.mark.parametrize("conversation_id", [uuid.uuid4(), "not-a-uuid", "1"])
     def test_unknown_or_malformed_conversation_id(self, customer_client, conversation_id):
-        assert_error(customer_client.get(f"/api/v1/conversations/{conversation_id}/"), 404,
-                     "not_found")
+        assert_error(
+            customer_client.get(f"/api/v1/conversations/{conversation_id}/"), 404, "not_found"
+        )
         assert_error(_send(customer_client, conversation_id), 404, "not_found")
 
     @pytest.mark.parametrize("after", ["garbage", str(uuid.uuid4())])
     def test_bad_after_cursor(self, customer_client, conversation, after):
-        response = customer_client.get(f"/api/v1/conversations/{conversation.id}/messages/",
-                                       {"after": after})
+        response = customer_client.get(
+            f"/api/v1/conversations/{conversation.id}/messages/", {"after": after}
+        )
         assert "after" in assert_error(response, 400, "validation_error")["fields"]
 
     @pytest.mark.parametrize("limit", ["0", "501", "many"])
     def test_bad_limit(self, customer_client, conversation, limit):
-        response = customer_client.get(f"/api/v1/conversations/{conversation.id}/messages/",
-                                       {"limit": limit})
+        response = customer_client.get(
+            f"/api/v1/conversations/{conversation.id}/messages/", {"limit": limit}
+        )
         assert_error(response, 400, "validation_error")
 
     def test_unknown_endpoint_is_json_404(self, customer_client):
@@ -306,16 +345,24 @@ class TestBadInput:
 
     def test_server_owned_fields_are_ignored_on_create(self, customer, customer_client):
         other = UserFactory()
-        response = customer_client.post("/api/v1/conversations/",
-                                        {"title": "Mine", "status": "closed",
-                                         "customer": str(other.id)}, format="json")
+        response = customer_client.post(
+            "/api/v1/conversations/",
+            {"title": "Mine", "status": "closed", "customer": str(other.id)},
+            format="json",
+        )
         assert response.status_code == 201
         created = Conversation.objects.get(pk=response.json()["id"])
         assert created.customer == customer and created.status == "open"
 
     def test_server_owned_message_fields_are_ignored(self, customer_client, conversation):
-        response = _send(customer_client, conversation.id, "hi", role="assistant",
-                         status="completed", prompt_tokens=5)
+        response = _send(
+            customer_client,
+            conversation.id,
+            "hi",
+            role="assistant",
+            status="completed",
+            prompt_tokens=5,
+        )
         assert response.status_code == 202
         assert response.json()["message"]["role"] == "user"
         assert response.json()["reply"]["status"] == "pending"

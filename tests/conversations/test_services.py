@@ -27,8 +27,14 @@ def test_a_reply_is_claimed_once(reply):
 
 def test_a_finished_reply_cannot_be_claimed(reply):
     claimed = services.reply_claim(reply_id=reply.id)
-    services.reply_complete(claimed=claimed, content="done", model="m", prompt_tokens=1,
-                            completion_tokens=1, latency_ms=5)
+    services.reply_complete(
+        claimed=claimed,
+        content="done",
+        model="m",
+        prompt_tokens=1,
+        completion_tokens=1,
+        latency_ms=5,
+    )
     assert services.reply_claim(reply_id=reply.id) is None
     assert services.reply_claim(reply_id=reply.id, now=timezone.now() + timedelta(days=1)) is None
 
@@ -38,11 +44,29 @@ def test_an_expired_lease_can_be_reclaimed_and_the_old_holder_cannot_write(reply
     later = timezone.now() + timedelta(hours=1)
     fresh = services.reply_claim(reply_id=reply.id, now=later)
     assert fresh is not None and fresh.claim_token != stale.claim_token
-    assert services.reply_complete(claimed=stale, content="zombie", model="m",
-                                   prompt_tokens=1, completion_tokens=1, latency_ms=1) is False
+    assert (
+        services.reply_complete(
+            claimed=stale,
+            content="zombie",
+            model="m",
+            prompt_tokens=1,
+            completion_tokens=1,
+            latency_ms=1,
+        )
+        is False
+    )
     assert services.reply_heartbeat(claimed=stale) is False
-    assert services.reply_complete(claimed=fresh, content="real", model="m", prompt_tokens=1,
-                                   completion_tokens=1, latency_ms=1) is True
+    assert (
+        services.reply_complete(
+            claimed=fresh,
+            content="real",
+            model="m",
+            prompt_tokens=1,
+            completion_tokens=1,
+            latency_ms=1,
+        )
+        is True
+    )
     reply.refresh_from_db()
     assert reply.content == "real" and reply.status == Message.Status.COMPLETED
     assert reply.attempts == 2
@@ -75,10 +99,8 @@ def test_sweeper_fails_a_reply_after_max_attempts(reply, settings, monkeypatch):
     monkeypatch.setattr(services, "_enqueue_reply", lambda _id: None)
     settings.REPLY_MAX_ATTEMPTS = 2
     for hours in (1, 2):
-        assert services.reply_claim(reply_id=reply.id,
-                                    now=timezone.now() + timedelta(hours=hours))
-    assert services.reply_claim(reply_id=reply.id, now=timezone.now() + timedelta(hours=3)) \
-        is None
+        assert services.reply_claim(reply_id=reply.id, now=timezone.now() + timedelta(hours=hours))
+    assert services.reply_claim(reply_id=reply.id, now=timezone.now() + timedelta(hours=3)) is None
     report = services.replies_sweep_stuck(now=timezone.now() + timedelta(hours=4))
     assert report.failed == [reply.id]
     reply.refresh_from_db()
@@ -88,8 +110,6 @@ def test_sweeper_fails_a_reply_after_max_attempts(reply, settings, monkeypatch):
 def test_concurrent_duplicate_client_message_id_is_deduplicated(django_capture_on_commit_callbacks):
     conversation = ConversationFactory()
     with django_capture_on_commit_callbacks(execute=False):
-        first = services.message_send(conversation=conversation, content="a",
-                                      client_message_id="k")
-        again = services.message_send(conversation=conversation, content="a",
-                                      client_message_id="k")
+        first = services.message_send(conversation=conversation, content="a", client_message_id="k")
+        again = services.message_send(conversation=conversation, content="a", client_message_id="k")
     assert first.created and not again.created and again.reply.id == first.reply.id

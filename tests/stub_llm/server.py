@@ -4,9 +4,18 @@ The server speaks the OpenAI wire format over plain HTTP/1.1 on loopback, so it 
 driven by the real ``openai`` SDK from the test process *and* from other processes (for
 example a Celery worker) while the test process scripts what it answers.
 
-Standard library only: ``http.server.ThreadingHTTPServer`` with one daemon thread per
-connection, ``TCP_NODELAY`` on every accepted socket and one ``sendall`` per SSE chunk, so
-streamed chunks reach the client as soon as they are written.
+Standard library only: ``http.server.ThreadingHTTPServer`` serving each connection on a
+daemon thread (idle threads are reused: see ``_WorkerPool``), HTTP/1.1 keep-alive,
+``TCP_NODELAY`` on every accepted socket and one ``sendall`` per SSE chunk, so streamed
+chunks reach the client as soon as they are written.  Streams use chunked transfer
+encoding, like the real API, so a dropped stream is a protocol error for the client rather
+than a silent end.  Chunks are paced on an absolute schedule from request receipt (no
+drift); the server's own overhead is ~0.2 ms per request on loopback.
+
+Every chat request without a matching script entry gets :attr:`StubLLMServer.default`,
+which echoes the last user message (``"Echo: <message>"``).  ``reset()`` (call it between
+tests) clears the script and the recorded requests and cuts off responses still in flight.
+Run standalone with ``python -m tests.stub_llm`` (see ``__main__.py``).
 
 Quick start::
 
@@ -230,12 +239,13 @@ class RecordedRequest:
     """A request the stub received (recorded before it is answered).
 
     ``headers`` has lower-cased names; ``client_address`` is the peer ``(host, port)`` (the
-    same port on two requests means the client reused a keep-alive connection).  ``body`` is the parsed JSON object (``None`` if the
-    body was empty or invalid).  ``outcome`` says how it was answered: ``"reply"``,
-    ``"echo"``, ``"error"``, ``"hang"``, ``"reset"``, ``"cut_stream"``,
-    ``"malformed_json"``, ``"moderation"``, ``"models"``, ``"unauthorized"``,
-    ``"not_found"`` or ``"bad_request"``; ``status`` is the HTTP status sent (``None`` if no
-    response was sent).  ``scripted`` is true if a script entry (not a default) was used.
+    same port on two requests means the client reused a keep-alive connection).  ``body`` is
+    the parsed JSON object (``None`` if the body was empty or invalid).  ``outcome`` says how
+    it was answered: ``"reply"``, ``"echo"``, ``"error"``, ``"hang"``, ``"reset"``,
+    ``"cut_stream"``, ``"malformed_json"``, ``"moderation"``, ``"models"``,
+    ``"unauthorized"``, ``"not_found"`` or ``"bad_request"``; ``status`` is the HTTP status
+    sent (``None`` if no response was sent).  ``scripted`` is true if a script entry (not a
+    default) was used.
     ``finished_at`` (``time.monotonic()``) is set once the server has finished writing or
     dropped the connection; ``client_disconnected`` is set if a write failed because the
     client went away (best effort: detected on the next write after the disconnect).
@@ -705,7 +715,6 @@ class _Handler(BaseHTTPRequestHandler):
             rec.messages = messages if isinstance(messages, list) else []
             rec.stream = bool(body.get("stream"))
         self._rec = rec
-        self._abort = stub._abort
 
         endpoint: Endpoint | None = {
             ("POST", "/v1/chat/completions"): "chat",
@@ -738,7 +747,7 @@ class _Handler(BaseHTTPRequestHandler):
             problem = ("bad_request", 400, "Missing required parameter: 'input'.")
 
         if problem is not None:
-            stub._record(rec, None, problem[0])
+            self._abort = stub._record(rec, None, problem[0])
             action: Action | None = None
         else:
             assert endpoint is not None
@@ -746,7 +755,7 @@ class _Handler(BaseHTTPRequestHandler):
                 match_text = "\n".join(_moderation_inputs((body or {}).get("input")))
             else:
                 match_text = rec.last_user_message
-            action = stub._select_and_record(rec, endpoint, match_text)
+            action, self._abort = stub._select_and_record(rec, endpoint, match_text)
 
         try:
             if problem is not None:
@@ -755,7 +764,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif action is None:
                 self._send_models()
             else:
-                self._perform(action, endpoint, body or {})
+                self._perform(action, body or {})
         except _ClientGone:
             rec.client_disconnected = True
             self.close_connection = True
@@ -767,7 +776,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- actions -----------------------------------------------------------------------
 
-    def _perform(self, action: Action, endpoint: Endpoint | None, body: dict[str, Any]) -> None:
+    def _perform(self, action: Action, body: dict[str, Any]) -> None:
         rec = self._rec
         if isinstance(action, Echo):
             action = action.to_reply(rec.last_user_message)
@@ -1140,7 +1149,8 @@ class StubLLMServer:
 
     # -- internals used by the handler ----------------------------------------------------
 
-    def _record(self, rec: RecordedRequest, action: Action | None, outcome: str) -> None:
+    def _record(self, rec: RecordedRequest, action: Action | None, outcome: str) -> threading.Event:
+        """Record ``rec``; returns the abort event it is subject to (see ``reset()``)."""
         with self._lock:
             rec.action = action
             rec.outcome = outcome
@@ -1148,10 +1158,11 @@ class StubLLMServer:
                 self._models_seen.setdefault(rec.model, None)
             self._requests.append(rec)
             self._lock.notify_all()
+            return self._abort
 
     def _select_and_record(
         self, rec: RecordedRequest, endpoint: Endpoint, match_text: str
-    ) -> Action | None:
+    ) -> tuple[Action | None, threading.Event]:
         """Pick the action for a valid request and record it, atomically."""
         with self._lock:
             action: Action | None = None
@@ -1168,5 +1179,5 @@ class StubLLMServer:
                     action = self._default
                 elif endpoint == "moderations":
                     action = self._default_moderation
-            self._record(rec, action, "models" if action is None else _outcome_name(action))
-            return action
+            outcome = "models" if action is None else _outcome_name(action)
+            return action, self._record(rec, action, outcome)

@@ -12,14 +12,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
-        parser.add_argument("--password", default=None,
-                            help="Default: a new random password, printed.")
+        parser.add_argument(
+            "--password", default=None, help="Default: a new random password, printed."
+        )
 
     def handle(self, *args, username, password, **options):
         User = get_user_model()
         password = password or secrets.token_urlsafe(12)
-        staff, _ = User.objects.get_or_create(username=username,
-                                              defaults={"email": f"{username}@example.com"})
+        staff, _ = User.objects.get_or_create(
+            username=username, defaults={"email": f"{username}@example.com"}
+        )
         staff.is_staff = staff.is_superuser = True
         staff.set_password(password)
         staff.save()

@@ -175,6 +175,7 @@
 
   let token = store.get('token');
   let conversationId = store.get('conversation');
+  let identified = false; // set from the session: a verified customer of the host site
 
   function uuid4() {
     if (window.crypto && typeof crypto.randomUUID === 'function') {
@@ -204,6 +205,7 @@
   }
 
   const enc = encodeURIComponent;
+  const REQUEST_TIMEOUT_MS = 20000;
   let sessionPromise = null;
 
   function dropToken() {
@@ -221,6 +223,8 @@
       headers.Authorization = 'Bearer ' + sentToken;
     }
     let res;
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), REQUEST_TIMEOUT_MS);
     try {
       res = await fetch(API + path, {
         method,
@@ -229,9 +233,12 @@
         mode: 'cors',
         credentials: 'omit',
         cache: 'no-store',
+        signal: ctrl.signal,
       });
     } catch (e) {
-      throw new ApiError(0, 'network_error', String((e && e.message) || e));
+      throw new ApiError(0, ctrl.signal.aborted ? 'timeout' : 'network_error', String((e && e.message) || e));
+    } finally {
+      clearTimeout(timer);
     }
     if (res.status === 401 && !opts.noAuth && !opts.authRetried) {
       // The session expired or was revoked: start a new one, once.
@@ -286,7 +293,19 @@
     }
     token = data.token;
     store.set('token', token);
+    identified = !!(data.customer && data.customer.identified);
     return token;
+  }
+
+  // A verified customer on a new device picks up their most recent open conversation.
+  async function adoptLatestConversation() {
+    if (conversationId || !identified) return;
+    const gen = convGen;
+    const data = await request('GET', '/conversations/?limit=1');
+    const latest = data && data.results && data.results[0];
+    if (latest && latest.status === 'open' && gen === convGen && !conversationId) {
+      setConversation(latest.id);
+    }
   }
 
   // ------------------------------------------------------------------ state
@@ -299,6 +318,7 @@
   let inflight = 0;
   let sendChain = Promise.resolve();
   let started = false;
+  let restoring = false;
   let isOpen = false;
   let mounted = false;
   let pendingOpen = START_OPEN;
@@ -314,6 +334,7 @@
 
   function forgetConversation() {
     closeStream();
+    orphans.clear();
     conversationId = null;
     store.del('conversation');
   }
@@ -430,7 +451,8 @@
   function parseLink(text, i) {
     let depth = 0;
     let j = i;
-    for (; j < text.length; j++) {
+    const labelEnd = Math.min(text.length, i + 1000); // bounded scans: no quadratic blow-up
+    for (; j < labelEnd; j++) {
       const c = text[j];
       if (c === '\\') {
         j++;
@@ -439,11 +461,12 @@
       if (c === '[') depth++;
       else if (c === ']' && --depth === 0) break;
     }
-    if (j >= text.length || text[j + 1] !== '(') return null;
+    if (j >= labelEnd || text[j + 1] !== '(') return null;
     const label = text.slice(i + 1, j);
     let k = j + 2;
     depth = 1;
-    for (; k < text.length; k++) {
+    const destEnd = Math.min(text.length, k + 2048);
+    for (; k < destEnd; k++) {
       const c = text[k];
       if (c === '\\') {
         k++;
@@ -452,7 +475,7 @@
       if (c === '(') depth++;
       else if (c === ')' && --depth === 0) break;
     }
-    if (k >= text.length) return null;
+    if (k >= destEnd) return null;
     let dest = text.slice(j + 2, k).trim();
     const titled = /^(\S+)\s+("[^"]*"|'[^']*'|\([^)]*\))$/.exec(dest);
     if (titled) dest = titled[1];
@@ -501,6 +524,9 @@
   }
 
   function appendInline(parent, text, depth, inLink) {
+    // A delimiter with no closer after position i has none after any later position either:
+    // remember the misses so adversarial input (many unmatched `*` or backticks) stays linear.
+    const noClose = Object.create(null);
     let buf = '';
     const flush = () => {
       if (buf) parent.appendChild(document.createTextNode(buf));
@@ -518,7 +544,8 @@
         let n = 1;
         while (text[i + n] === '`') n++;
         const ticks = '`'.repeat(n);
-        const end = text.indexOf(ticks, i + n);
+        const end = noClose[ticks] ? -1 : text.indexOf(ticks, i + n);
+        if (end === -1) noClose[ticks] = true;
         if (end !== -1) {
           flush();
           const code = h('code', 'cd-code');
@@ -572,8 +599,9 @@
         const delim = text[i + 1] === c ? c + c : c;
         const next = text[i + delim.length];
         const prev = i > 0 ? text[i - 1] : '';
-        if (next && !/\s/.test(next) && !(c === '_' && WORD.test(prev))) {
+        if (next && !/\s/.test(next) && !(c === '_' && WORD.test(prev)) && !noClose[delim]) {
           const close = findClose(text, i + delim.length - 1, delim);
+          if (close === -1) noClose[delim] = true;
           if (close !== -1) {
             flush();
             const node = h(delim.length === 2 ? 'strong' : 'em');
@@ -1093,7 +1121,7 @@
   }
 
   function updateSendButton() {
-    ui.sendBtn.disabled = sending || !ui.input.value.trim();
+    if (mounted) ui.sendBtn.disabled = sending || restoring || !ui.input.value.trim();
   }
 
   function setSending(flag) {
@@ -1111,7 +1139,7 @@
   }
   let refocusAfterSend = false;
 
-  function open() {
+  function open(focus) {
     if (!mounted) {
       pendingOpen = true;
       return;
@@ -1124,10 +1152,12 @@
     ui.unread.hidden = true;
     stick = true;
     scrollToBottom();
-    if (!ui.input.disabled) ui.input.focus();
-    else refocusAfterSend = true;
+    if (focus !== false) {
+      if (!ui.input.disabled) ui.input.focus();
+      else refocusAfterSend = true;
+    }
     if (!started) start();
-    else if (conversationId && !stream) openStream(conversationId);
+    else if (conversationId && !stream && !restoring) openStream(conversationId);
   }
 
   function close() {
@@ -1202,6 +1232,7 @@
         local: null,
         placeholder: false,
         errorText: '',
+        streamed: '', // text built from delta events only
         el,
         body,
         meta,
@@ -1209,7 +1240,10 @@
       },
       extra || {}
     );
-    if (item.id) byId.set(item.id, item);
+    if (item.id) {
+      byId.set(item.id, item);
+      claimOrphan(item);
+    }
     return item;
   }
 
@@ -1240,7 +1274,7 @@
     }
     const next = Object.assign({}, cur, msg);
     if (rank(msg.status) < 2 && String(msg.content || '').length < String(cur.content || '').length) {
-      next.content = cur.content; // keep the longer streamed text until the final message
+      next.content = cur.content; // keep the longer snapshot until the final message
     }
     if (next.content == null) next.content = '';
     item.msg = next;
@@ -1249,6 +1283,7 @@
   function bindId(item, id) {
     item.id = String(id);
     byId.set(item.id, item);
+    claimOrphan(item);
   }
 
   // Adopt an optimistic bubble for a server message whose id we have not seen yet.
@@ -1261,11 +1296,14 @@
             it.local &&
             (msg.client_message_id
               ? it.local.cmid === msg.client_message_id
-              : it.local.state === 'sending' && it.msg.content === msg.content)
+              : it.local.state === 'sending' && it.msg.content.trim() === String(msg.content || '').trim())
         ) || null
       );
     }
-    if (msg.role === 'assistant') return items.find((it) => !it.id && it.placeholder) || null;
+    if (msg.role === 'assistant' && msg.reply_to != null) {
+      const replyTo = String(msg.reply_to);
+      return items.find((it) => !it.id && it.placeholder && it.forUser && it.forUser.id === replyTo) || null;
+    }
     return null;
   }
 
@@ -1289,19 +1327,69 @@
     return item;
   }
 
-  // The reply bubble for reply_id, creating (or adopting the typing placeholder) if needed.
-  function replyItem(replyId) {
+  // Stream events for a reply id we do not know yet. While a send is in flight they may be
+  // for our own reply (its id arrives with the POST response), so they are held as an
+  // "orphan" and applied when the id gets bound; otherwise a new bubble is created at once.
+  const orphans = new Map();
+
+  function sendInFlight() {
+    return items.some((it) => it.placeholder && !it.id);
+  }
+
+  function newReplyMsg(id) {
+    return { id, role: 'assistant', content: '', status: 'pending', created_at: new Date().toISOString() };
+  }
+
+  function replyTarget(replyId) {
     const id = String(replyId);
-    let item = byId.get(id);
-    if (item) return item;
-    item = items.find((it) => !it.id && it.placeholder);
-    if (item) {
-      bindId(item, id);
-      return item;
+    const known = byId.get(id);
+    if (known) return known;
+    if (sendInFlight()) {
+      let o = orphans.get(id);
+      if (!o) {
+        o = { orphan: true, id, msg: newReplyMsg(id), streamed: '', errorText: '' };
+        orphans.set(id, o);
+      }
+      return o;
     }
-    item = createItem({ id, role: 'assistant', content: '', status: 'pending', created_at: new Date().toISOString() });
+    const item = createItem(newReplyMsg(id));
     appendItem(item);
     return item;
+  }
+
+  function touch(target) {
+    if (!target.orphan) scheduleRender(target);
+  }
+
+  function claimOrphan(item) {
+    const o = orphans.get(item.id);
+    if (!o) return;
+    orphans.delete(item.id);
+    if (o.streamed.length > item.streamed.length) item.streamed = o.streamed;
+    if (rank(o.msg.status) > rank(item.msg.status)) item.msg.status = o.msg.status;
+    if (o.msg.error_code) item.msg.error_code = o.msg.error_code;
+    if (o.errorText) item.errorText = o.errorText;
+  }
+
+  // After a send settles: events held for ids that turned out not to be ours get a bubble.
+  function releaseOrphans() {
+    if (sendInFlight()) return;
+    for (const o of Array.from(orphans.values())) {
+      if (byId.has(o.id)) continue;
+      const item = createItem(newReplyMsg(o.id));
+      appendItem(item);
+    }
+    orphans.clear();
+  }
+
+  // Snapshots (history, polling, POST responses) and deltas are kept apart: the stream may
+  // replay a reply's deltas from its start (fresh connection without Last-Event-ID) while the
+  // snapshot already holds part of the text. Until the final message, show whichever is
+  // longer; both are prefixes of the same reply, so nothing is duplicated.
+  function displayText(item) {
+    const snap = String(item.msg.content || '');
+    if (rank(item.msg.status) === 2 || item.msg.role === 'user') return snap;
+    return item.streamed.length >= snap.length ? item.streamed : snap;
   }
 
   function renderItem(item) {
@@ -1317,12 +1405,14 @@
     item.el.setAttribute('data-role', role);
     item.el.setAttribute('data-status', unsent ? 'unsent' : item.local && item.local.state ? 'sending' : status);
     if (item.id) item.el.setAttribute('data-id', item.id);
+    // A reply merged into a later one (burst debounce) has no text: that later reply answers.
+    item.el.hidden = role !== 'user' && !!m.merged_into;
     if (busy) item.el.setAttribute('aria-busy', 'true');
     else item.el.removeAttribute('aria-busy');
 
     const body = item.body;
     body.replaceChildren();
-    const content = String(m.content || '');
+    const content = displayText(item);
     if (role === 'user') {
       body.textContent = content;
     } else if (busy && !content) {
@@ -1335,8 +1425,8 @@
     } else {
       const text = content || (failedReply ? item.errorText || T.failedReplyFallback : '');
       body.appendChild(renderMarkdown(text));
-      if (failedReply && content && item.errorText && rank(status) === 2 && !m.completed_at) {
-        // partial text followed by an error event and no final message yet
+      if (failedReply && content && item.errorText && !content.includes(item.errorText)) {
+        // partial streamed text followed by an error event (the final message replaces both)
         const p = h('p');
         p.textContent = item.errorText;
         body.appendChild(p);
@@ -1388,7 +1478,7 @@
   // ------------------------------------------------------------------ sending
 
   function submit() {
-    if (!mounted || sending) return;
+    if (!mounted || sending || restoring) return;
     const text = ui.input.value;
     if (!text.trim()) return;
     ui.input.value = '';
@@ -1441,15 +1531,12 @@
 
   async function doSend(item) {
     const gen = convGen;
-    if (!items.includes(item)) {
-      if (gen === convGen) setSending(false);
-      return;
-    }
+    if (!items.includes(item)) return; // cleared by "new conversation" meanwhile
     item.local.state = 'sending';
     scheduleRender(item);
     const placeholder = createItem(
       { role: 'assistant', content: '', status: 'pending', created_at: new Date().toISOString() },
-      { placeholder: true }
+      { placeholder: true, forUser: item }
     );
     appendItem(placeholder);
     try {
@@ -1511,6 +1598,8 @@
       item.local.retryAt = e.status === 429 && e.retryAfter ? Date.now() + Math.min(e.retryAfter, 60) * 1000 : 0;
       if (isAvailabilityError(e)) setUnavailable(true);
       scheduleRender(item);
+    } finally {
+      if (gen === convGen) releaseOrphans();
     }
   }
 
@@ -1554,9 +1643,17 @@
   function start() {
     if (started) return;
     started = true;
+    // Sending waits until the stored conversation's history is in, so it stays in order.
+    restoring = !!conversationId || !!USER_ID; // a verified customer may have history elsewhere
+    updateSendButton();
     ensureSession()
+      .then(() => adoptLatestConversation())
       .then(() => restore())
-      .catch(backgroundError);
+      .catch(backgroundError)
+      .finally(() => {
+        restoring = false;
+        updateSendButton();
+      });
     setInterval(watchdog, 3000);
   }
 
@@ -1598,6 +1695,8 @@
 
   // ------------------------------------------------------------------ SSE stream (fetch + reader)
 
+  const lastEventIds = new Map(); // conversation id -> last SSE event id (this page view)
+
   function openStream(convId) {
     if (stream && stream.convId === convId && !stream.closed) return stream;
     closeStream();
@@ -1606,13 +1705,13 @@
       closed: false,
       connected: false,
       ctrl: null,
-      lastEventId: null,
+      lastEventId: lastEventIds.get(convId) || null,
       lastActivity: Date.now(),
       waiters: [],
       wake: null,
     };
     stream = s;
-    runStream(s);
+    runStream(s).catch((e) => console.warn('[chatdesk] stream', e));
     return s;
   }
 
@@ -1711,6 +1810,7 @@
 
     const dispatch = () => {
       s.lastEventId = idBuf;
+      if (idBuf) lastEventIds.set(s.convId, idBuf);
       if (hasData) {
         const evType = type || 'message';
         const payload = data.join('\n');
@@ -1756,11 +1856,9 @@
         }
       }
     } finally {
-      try {
-        reader.cancel();
-      } catch (_) {
-        /* ignore */
-      }
+      reader.cancel().catch(() => {
+        /* already aborted or closed */
+      });
     }
   }
 
@@ -1775,25 +1873,36 @@
     if (!data || typeof data !== 'object') return;
     if (type === 'delta') {
       if (data.reply_id == null || typeof data.text !== 'string') return;
-      const item = replyItem(data.reply_id);
+      const item = replyTarget(data.reply_id);
       if (rank(item.msg.status) === 2) return; // already final: late delta
-      item.msg.content = String(item.msg.content || '') + data.text;
+      item.streamed += data.text;
       item.msg.status = 'streaming';
-      scheduleRender(item);
+      touch(item);
     } else if (type === 'message') {
       upsertMessage(data);
     } else if (type === 'status') {
-      if (data.reply_id == null || !(data.status in RANK)) return;
-      const item = replyItem(data.reply_id);
+      if (data.reply_id == null) return;
+      if (data.status === 'retrying') {
+        // The server retries the generation: drop the partial text, the next deltas restart it.
+        const item = replyTarget(data.reply_id);
+        if (rank(item.msg.status) === 2) return;
+        item.streamed = '';
+        item.msg.content = '';
+        item.msg.status = 'pending';
+        touch(item);
+        return;
+      }
+      if (!(data.status in RANK)) return;
+      const item = replyTarget(data.reply_id);
       if (rank(data.status) >= rank(item.msg.status)) item.msg.status = data.status;
-      scheduleRender(item);
+      touch(item);
     } else if (type === 'error') {
       if (data.reply_id == null) return;
-      const item = replyItem(data.reply_id);
+      const item = replyTarget(data.reply_id);
       item.msg.status = 'failed';
       if (data.code) item.msg.error_code = String(data.code);
       if (data.message) item.errorText = String(data.message);
-      scheduleRender(item);
+      touch(item);
     }
   }
 
@@ -1813,7 +1922,7 @@
   function boot() {
     if (mounted) return;
     buildUi();
-    if (pendingOpen) open();
+    if (pendingOpen) open(false); // data-open: show the panel without stealing the page's focus
   }
 
   if (document.body) boot();

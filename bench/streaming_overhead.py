@@ -1,0 +1,309 @@
+"""Streaming overhead: what Chatdesk adds on top of the model, as a customer sees it.
+
+Measures, against the same OpenAI-compatible stub server:
+  (a) time to first token seen by an SSE client, minus the stub's own time to first token
+      (a direct streamed call with the openai SDK);
+  (b) whole-turn time (POST → final `message` event) minus the stub's whole-call time;
+at 1 and 20 concurrent conversations. Prints p50/p99 and the ratio to the direct call.
+
+Real parts: uvicorn (ASGI) serving the app, a Celery worker (threads pool) on the Redis
+broker, Postgres, Redis Streams for events. Run from the repository root:
+
+    .venv/bin/python bench/streaming_overhead.py [--turns 30] [--concurrency 1 20]
+
+Needs Postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/chatdesk_bench;
+the database is created if missing) and Redis (REDIS_URL, default db 14, flushed).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.stub_llm import Reply, StubLLMServer  # noqa: E402
+
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatdesk_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+LOG_DIR = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def summary(name: str, values: list[float]) -> str:
+    return (
+        f"{name:<34} n={len(values):<4} p50={pct(values, 50) * 1000:8.1f} ms  "
+        f"p99={pct(values, 99) * 1000:8.1f} ms"
+    )
+
+
+def ensure_database(env: dict) -> None:
+    import psycopg
+
+    base, _, name = DB_URL.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
+
+
+def start(cmd: list[str], env: dict, log: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+async def direct_call(stub: StubLLMServer, concurrency: int, turns: int):
+    """The baseline: the openai SDK streaming straight from the stub."""
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=stub.base_url, api_key="bench", max_retries=0)
+    ttft, total = [], []
+
+    async def one():
+        started = time.perf_counter()
+        first = None
+        stream = await client.chat.completions.create(
+            model="bench", stream=True, messages=[{"role": "user", "content": "hi"}]
+        )
+        async for chunk in stream:
+            if first is None and chunk.choices and chunk.choices[0].delta.content:
+                first = time.perf_counter() - started
+        ttft.append(first)
+        total.append(time.perf_counter() - started)
+
+    await one()  # warm-up
+    ttft.clear()
+    total.clear()
+    for _ in range(turns):
+        await asyncio.gather(*(one() for _ in range(concurrency)))
+    return ttft, total
+
+
+async def chatdesk_turns(base: str, widget_key: str, concurrency: int, turns: int):
+    ttft, total = [], []
+    limits = httpx.Limits(max_connections=concurrency * 3)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+
+        async def conversation(index: int):
+            token = (
+                await client.post("/api/v1/widget/sessions/", json={"widget_key": widget_key})
+            ).json()["token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            conv = (await client.post("/api/v1/conversations/", json={}, headers=headers)).json()[
+                "id"
+            ]
+            waiting: dict[str, asyncio.Future] = {}
+            ready = asyncio.Event()
+
+            async def listen():
+                async with client.stream(
+                    "GET", f"/api/v1/conversations/{conv}/events/", headers=headers, timeout=None
+                ) as response:
+                    ready.set()
+                    event = None
+                    async for line in response.aiter_lines():
+                        if line.startswith("event:"):
+                            event = line[6:].strip()
+                        elif line.startswith("data:") and event in ("delta", "message"):
+                            data = json.loads(line[5:])
+                            reply_id = data.get("reply_id") or data.get("id")
+                            state = waiting.get(reply_id)
+                            if state is None:
+                                continue
+                            now = time.perf_counter()
+                            if event == "delta" and "first" not in state:
+                                state["first"] = now
+                            if event == "message" and data.get("status") in ("completed", "failed"):
+                                state["done"].set_result(now)
+
+            listener = asyncio.create_task(listen())
+            await ready.wait()
+            for turn in range(turns):
+                started = time.perf_counter()
+                body = (
+                    await client.post(
+                        f"/api/v1/conversations/{conv}/messages/",
+                        json={"content": f"question {index}-{turn}"},
+                        headers=headers,
+                    )
+                ).json()
+                state = {"done": asyncio.get_running_loop().create_future()}
+                waiting[body["reply"]["id"]] = state
+                finished = await asyncio.wait_for(state["done"], 30)
+                ttft.append(state.get("first", finished) - started)
+                total.append(finished - started)
+            listener.cancel()
+
+        await conversation(-1)  # warm-up: imports, connections, first task
+        ttft.clear()
+        total.clear()
+        await asyncio.gather(*(conversation(i) for i in range(concurrency)))
+    return ttft, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=10, help="turns per conversation")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 20])
+    parser.add_argument("--ttft-ms", type=int, default=50, help="stub's time to first token")
+    parser.add_argument("--chunks", type=int, default=20)
+    parser.add_argument("--chunk-ms", type=int, default=5)
+    args = parser.parse_args()
+
+    text = " ".join(f"word{i}" for i in range(60))
+    stub = StubLLMServer().start()
+    stub.default = Reply(
+        text=text, chunks=args.chunks, ttft=args.ttft_ms / 1000, chunk_delay=args.chunk_ms / 1000
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatbot.settings.base",
+        "DATABASE_URL": DB_URL,
+        "REDIS_URL": REDIS_URL,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "OPENAI_BASE_URL": stub.base_url,
+        "OPENAI_API_KEY": "bench",
+        "DJANGO_DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_READ_DOT_ENV": "false",
+        "CELERY_TASK_DEFAULT_QUEUE": "chatdesk-bench",
+        "RATE_LIMIT_WIDGET_SESSIONS": "100000/minute",
+    }
+    env.update(
+        {k[len("BENCH_ENV_") :]: v for k, v in os.environ.items() if k.startswith("BENCH_ENV_")}
+    )  # e.g. BENCH_ENV_CHAT_DEBOUNCE_SECONDS=0
+    import redis
+
+    LOG_DIR.mkdir(exist_ok=True)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    ensure_database(env)
+    widget_key = (
+        subprocess.run(
+            [sys.executable, "manage.py", "create_widget_key", "Bench"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+
+    port = free_port()
+    procs = [
+        start(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "chatbot.asgi:application",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env,
+            str(LOG_DIR / "bench-uvicorn.log"),
+        ),
+        start(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "chatbot",
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                str(max(args.concurrency) + 4),
+                "-Q",
+                "chatdesk-bench",
+                "-l",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env,
+            str(LOG_DIR / "bench-worker.log"),
+        ),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        time.sleep(2)  # worker start-up
+        print(
+            f"stub: ttft {args.ttft_ms} ms, {args.chunks} chunks every {args.chunk_ms} ms; "
+            f"{args.turns} turns per conversation; {os.cpu_count()} CPUs"
+        )
+        overrides = {
+            k: v
+            for k, v in env.items()
+            if k in os.environ and k.startswith(("CHAT_", "MODERATION_"))
+        }
+        if overrides:
+            print(f"overrides: {overrides}")
+        for concurrency in args.concurrency:
+            d_ttft, d_total = asyncio.run(direct_call(stub, concurrency, args.turns))
+            c_ttft, c_total = asyncio.run(chatdesk_turns(base, widget_key, concurrency, args.turns))
+            print(f"\n== {concurrency} concurrent conversation(s)")
+            print(summary("direct SDK call: time to 1st token", d_ttft))
+            print(summary("direct SDK call: whole call", d_total))
+            print(summary("Chatdesk SSE: time to 1st token", c_ttft))
+            print(summary("Chatdesk: whole turn", c_total))
+            for label, ours, theirs in (("TTFT", c_ttft, d_ttft), ("turn", c_total, d_total)):
+                p50 = pct(ours, 50) - pct(theirs, 50)
+                p99 = pct(ours, 99) - pct(theirs, 99)
+                print(
+                    f"{label} overhead: p50 {p50 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms  "
+                    f"(ratio to direct p50 {pct(ours, 50) / pct(theirs, 50):.2f}x, "
+                    f"p99 {pct(ours, 99) / pct(theirs, 99):.2f}x)"
+                )
+            if statistics.mean(c_total) > 10:
+                print("warning: turns took over 10 s on average; is the worker running?")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+        stub.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Reads for routing: which models a reply may try, in order, and the ledger of a reply."""
+
+import hashlib
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from accounts.models import ModelPreference, User
+from accounts.selectors import ResolvedPreference
+
+from ..llm import OFFLINE_MODEL, llm_configured
+from ..models import LLMModel, ProviderCall
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One model of a route, with everything needed to call it (or why it is skipped)."""
+
+    model: str
+    endpoint_key: str  # identifies the endpoint's circuit breaker
+    endpoint_name: str
+    endpoint_id: int | None = None
+    base_url: str | None = None
+    api_key_encrypted: str = ""
+    settings_api_key: str = ""
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    context_window: int | None = None
+    llm_model: LLMModel | None = None
+    offline: bool = False
+    skip_reason: str = ""  # non-empty: recorded as skipped, never called
+
+
+def _settings_hop(model: str) -> Hop:
+    base_url = settings.OPENAI_BASE_URL or ""
+    digest = hashlib.sha256((base_url or "openai").encode()).hexdigest()[:16]
+    return Hop(
+        model=model,
+        endpoint_key=f"settings:{digest}",
+        endpoint_name=urlsplit(base_url).netloc or "api.openai.com",
+        base_url=base_url or None,
+        settings_api_key=settings.OPENAI_API_KEY,
+        connect_timeout=settings.LLM_CONNECT_TIMEOUT,
+        read_timeout=settings.LLM_READ_TIMEOUT,
+    )
+
+
+def _catalogue_hop(m: LLMModel, skip_reason: str = "") -> Hop:
+    e = m.endpoint
+    return Hop(
+        model=m.name,
+        endpoint_key=f"endpoint:{e.pk}",
+        endpoint_name=e.name,
+        endpoint_id=e.pk,
+        base_url=e.base_url or None,
+        api_key_encrypted=e.api_key_encrypted,
+        connect_timeout=e.connect_timeout,
+        read_timeout=e.read_timeout,
+        context_window=m.context_window,
+        llm_model=m,
+        skip_reason=skip_reason,
+    )
+
+
+def _skipped(model: str, reason: str) -> Hop:
+    return Hop(model=model, endpoint_key="", endpoint_name="", skip_reason=reason)
+
+
+def route_plan(*, customer: User, preference: ResolvedPreference) -> list[Hop]:
+    """The models to try for this customer, primary first, then the fallbacks.
+
+    An empty catalogue means "configured by settings": every name goes to OPENAI_BASE_URL
+    (or the offline responder when no LLM is configured). Otherwise the catalogue is the
+    truth: unknown, disabled or not-allowed models are returned as skipped hops, so the
+    ledger records why they were not used.
+    """
+    names = list(dict.fromkeys(n for n in (preference.model, *preference.fallback_models) if n))
+    catalogue = {m.name: m for m in LLMModel.objects.select_related("endpoint")}
+    if not catalogue:
+        if not llm_configured():
+            return [
+                Hop(model=OFFLINE_MODEL, endpoint_key="", endpoint_name="offline", offline=True)
+            ]
+        return [_settings_hop(n) for n in names[: settings.LLM_MAX_MODELS_PER_REPLY]]
+
+    allowed = set(
+        ModelPreference.objects.filter(user=customer).values_list("allowed_models__name", flat=True)
+    ) - {None}
+    hops: list[Hop] = []
+    usable = 0
+    for name in names:
+        m = catalogue.get(name)
+        if m is None:
+            hops.append(_skipped(name, "not_in_catalogue"))
+        elif not (m.is_enabled and m.endpoint.is_enabled):
+            hops.append(_catalogue_hop(m, "disabled"))
+        elif allowed and name not in allowed:
+            hops.append(_catalogue_hop(m, "not_allowed"))
+        elif usable < settings.LLM_MAX_MODELS_PER_REPLY:
+            hops.append(_catalogue_hop(m))
+            usable += 1
+    if allowed and not usable:
+        # Nothing the preference names may be used: the user's allowed models are the route.
+        for name in sorted(allowed)[: settings.LLM_MAX_MODELS_PER_REPLY]:
+            m = catalogue[name]
+            if m.is_enabled and m.endpoint.is_enabled:
+                hops.append(_catalogue_hop(m))
+    return hops
+
+
+def provider_call_list(*, reply_id) -> QuerySet[ProviderCall]:
+    return ProviderCall.objects.filter(reply_id=reply_id).order_by("attempt", "id")

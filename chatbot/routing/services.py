@@ -1,0 +1,51 @@
+"""Writes for routing: the provider-call ledger and endpoint secrets."""
+
+import uuid
+from decimal import Decimal
+
+from .. import crypto
+from ..models import LLMEndpoint, ProviderCall
+from .selectors import Hop
+
+
+def provider_call_create(
+    *,
+    hop: Hop,
+    reply_id: uuid.UUID | None,
+    customer_id: uuid.UUID | None,
+    attempt: int,
+    outcome: str,
+    http_status: int | None = None,
+    error_kind: str = "",
+    latency_ms: int | None = None,
+    ttft_ms: int | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+) -> ProviderCall:
+    cost = Decimal("0")
+    if hop.llm_model is not None and (prompt_tokens or completion_tokens):
+        cost = hop.llm_model.cost(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    return ProviderCall.objects.create(
+        reply_id=reply_id,
+        customer_id=customer_id,
+        endpoint_id=hop.endpoint_id,
+        endpoint_name=hop.endpoint_name[:200],
+        model=hop.model[:200],
+        attempt=attempt,
+        outcome=outcome,
+        http_status=http_status,
+        error_kind=error_kind[:64],
+        latency_ms=latency_ms,
+        ttft_ms=ttft_ms,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost=cost,
+    )
+
+
+def llm_endpoint_set_api_key(*, endpoint: LLMEndpoint, api_key: str) -> LLMEndpoint:
+    """Store the key encrypted (or clear it with ""); the plaintext is never saved."""
+    endpoint.api_key_encrypted = crypto.encrypt(api_key) if api_key else ""
+    if endpoint.pk:
+        endpoint.save(update_fields=["api_key_encrypted", "updated_at"])
+    return endpoint

@@ -1,0 +1,98 @@
+"""`GET /api/v1/conversations/{id}/events/`: the conversation's live events over SSE.
+
+An async view served under ASGI: it awaits the event bus and yields each event as it
+arrives, so bytes reach the client while the model is still generating. Event ids are the
+bus's; a reconnect with `Last-Event-ID` resumes right after the last event received.
+Without it, the last `SSE_REPLAY_SECONDS` are replayed so a reply already streaming when
+the page loaded is shown whole (clients de-duplicate by message id and status).
+"""
+
+import time
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions
+
+from accounts.authentication import bearer_token_check, parse_bearer
+from chatbot.events import get_event_bus, valid_event_id
+from chatbot.exceptions import error_body
+
+from .models import Conversation
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        self.response = JsonResponse(error_body(code, message), status=status)
+
+
+async def _customer(request):
+    try:
+        raw = parse_bearer(request.headers.get("Authorization", "").encode())
+        if raw is not None:
+            token = await sync_to_async(bearer_token_check)(
+                raw_token=raw, origin=request.headers.get("Origin")
+            )
+            return token.user
+    except exceptions.APIException as exc:
+        code = getattr(exc.detail, "code", None) or exc.default_code
+        raise _Refused(exc.status_code, code, str(exc.detail)) from exc
+    user = await request.auser()
+    if user.is_authenticated:
+        return user
+    raise _Refused(401, "not_authenticated", "Authentication credentials were not provided.")
+
+
+async def _events(conversation_id: str, cursor: str):
+    bus = get_event_bus()
+    yield b"retry: 2000\n: connected\n\n"  # flushes headers to the client at once
+    heartbeat_ms = int(settings.SSE_HEARTBEAT_SECONDS * 1000)
+    deadline = time.monotonic() + settings.SSE_MAX_STREAM_SECONDS
+    while time.monotonic() < deadline:
+        events = await bus.read(conversation_id, cursor, block_ms=heartbeat_ms)
+        if not events:
+            yield b": ping\n\n"  # keeps proxies from closing an idle stream
+            continue
+        for event in events:
+            cursor = event.id
+            yield event.sse()
+    # Ending now and then makes clients reconnect, re-checking their token on the way.
+
+
+@csrf_exempt  # read-only; other verbs get a JSON 405 rather than a CSRF page
+async def conversation_events(request, conversation_id):
+    if request.method != "GET":
+        return JsonResponse(
+            error_body("method_not_allowed", f'Method "{request.method}" not allowed.'), status=405
+        )
+    try:
+        customer = await _customer(request)
+    except _Refused as refused:
+        return refused.response
+    owned = await Conversation.objects.filter(pk=conversation_id, customer=customer).aexists()
+    if not owned:
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+    last_event_id = (
+        request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""
+    ).strip()
+    if last_event_id and not valid_event_id(last_event_id):
+        return JsonResponse(
+            error_body(
+                "validation_error",
+                "Invalid Last-Event-ID.",
+                {"last_event_id": ["Not an event id."]},
+            ),
+            status=400,
+        )
+    if not last_event_id:
+        since_ms = int(time.time() * 1000) - settings.SSE_REPLAY_SECONDS * 1000
+        last_event_id = f"{since_ms}-0"
+
+    response = StreamingHttpResponse(
+        _events(str(conversation_id), last_event_id), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
