@@ -19,3 +19,11 @@ def _mask_pii_in_worker_logs(logger, **_kwargs):
 
     for handler in logger.handlers:
         handler.addFilter(PIIMaskingFilter())
+
+
+@signals.worker_init.connect
+def _warm_up_before_fork(**_kwargs):
+    # Loaded once in the parent, shared by every prefork child (copy-on-write).
+    from .tokens import tokenizer_warm_up
+
+    tokenizer_warm_up()

@@ -26,6 +26,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 STREAM_MAXLEN = 2000  # events kept per conversation (approximate trim)
 STREAM_TTL_SECONDS = 24 * 3600
+ASYNC_READ_TIMEOUT_SECONDS = 120  # must exceed SSE_HEARTBEAT_SECONDS (the XREAD block)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,9 @@ class RedisEventBus:
         loop = asyncio.get_running_loop()
         client = self._async_clients.get(id(loop))
         if client is None:
-            client = self._async_factory(self._url)
+            # An explicit read timeout above any XREAD block: redis-py's asyncio client
+            # otherwise gives up on a blocking read after 5 s.
+            client = self._async_factory(self._url, socket_timeout=ASYNC_READ_TIMEOUT_SECONDS)
             self._async_clients[id(loop)] = client
         return client
 

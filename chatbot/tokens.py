@@ -131,6 +131,14 @@ def count_tokens(text: str, model: str) -> TokenCount:
     return TokenCount(len(encoding.encode(text, disallowed_special=())), not exact)
 
 
+def tokenizer_warm_up() -> None:
+    """Load the default model's encoding now (0.3-2 s), not during a customer's first turn.
+
+    Called where processes start: the ASGI app and the Celery worker's parent process, so
+    prefork children inherit the loaded tables."""
+    count_tokens("warm up", settings.LLM_MODEL)
+
+
 def message_tokens(content_tokens: int) -> int:
     """What one chat message costs in the prompt, given its content's tokens."""
     return content_tokens + TOKENS_PER_MESSAGE

@@ -7,12 +7,15 @@ Without it, the last `SSE_REPLAY_SECONDS` are replayed so a reply already stream
 the page loaded is shown whole (clients de-duplicate by message id and status).
 """
 
+import logging
 import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import RedisError
 from rest_framework import exceptions
 
 from accounts.authentication import bearer_token_check, parse_bearer
@@ -20,6 +23,8 @@ from chatbot.events import get_event_bus, valid_event_id
 from chatbot.exceptions import error_body
 
 from .models import Conversation
+
+logger = logging.getLogger(__name__)
 
 
 class _Refused(Exception):
@@ -50,7 +55,12 @@ async def _events(conversation_id: str, cursor: str):
     heartbeat_ms = int(settings.SSE_HEARTBEAT_SECONDS * 1000)
     deadline = time.monotonic() + settings.SSE_MAX_STREAM_SECONDS
     while time.monotonic() < deadline:
-        events = await bus.read(conversation_id, cursor, block_ms=heartbeat_ms)
+        try:
+            events = await bus.read(conversation_id, cursor, block_ms=heartbeat_ms)
+        except RedisError:
+            # End the stream cleanly; the client reconnects with Last-Event-ID and loses nothing.
+            logger.warning("event bus unavailable; ending stream for %s", conversation_id)
+            return
         if not events:
             yield b": ping\n\n"  # keeps proxies from closing an idle stream
             continue
@@ -71,6 +81,9 @@ async def conversation_events(request, conversation_id):
     except _Refused as refused:
         return refused.response
     owned = await Conversation.objects.filter(pk=conversation_id, customer=customer).aexists()
+    # A stream lasts minutes and needs no database: give the connection back now rather
+    # than when the response ends (Django would hold it for the whole stream).
+    await sync_to_async(connections.close_all)()
     if not owned:
         return JsonResponse(error_body("not_found", "Not found."), status=404)
 
