@@ -57,6 +57,7 @@ class CachedAnswer:
 class Probe:
     key: str | None  # None: this reply is not eligible, don't store its answer
     hit: CachedAnswer | None = None
+    customer_id: str | None = None  # whose question filled the entry (for erasure)
 
 
 def normalise(question: str) -> str:
@@ -100,6 +101,10 @@ def cache_key(request: ChatRequest) -> str:
     return KEY_PREFIX + hashlib.sha256(material.encode()).hexdigest()
 
 
+# Only first turns are cached, so a customer fills few entries; bound the index anyway.
+MAX_KEYS_PER_CUSTOMER = 200
+
+
 def _count(key: str) -> None:
     try:
         cache.add(key, 0, timeout=None)
@@ -124,7 +129,7 @@ def response_cache_probe(
         _count(HITS_KEY)
         return Probe(key=key, hit=CachedAnswer(text=stored["text"], model=stored["model"]))
     _count(MISSES_KEY)
-    return Probe(key=key)
+    return Probe(key=key, customer_id=str(reply.conversation.customer_id))
 
 
 def response_cache_store(*, probe: Probe, completion: Completion) -> None:
@@ -139,8 +144,26 @@ def response_cache_store(*, probe: Probe, completion: Completion) -> None:
             {"text": completion.text, "model": completion.model},
             timeout=settings.RESPONSE_CACHE_TTL_SECONDS,
         )
+        if probe.customer_id:
+            # Remember which entries this customer's questions filled, so erasing the
+            # customer erases them too (docs/privacy.md).
+            index = _customer_index(probe.customer_id)
+            keys = [*cache.get(index, []), probe.key][-MAX_KEYS_PER_CUSTOMER:]
+            cache.set(index, keys, timeout=settings.RESPONSE_CACHE_TTL_SECONDS)
     except Exception:
         logger.warning("response cache: could not store", exc_info=True)
+
+
+def _customer_index(customer_id: str) -> str:
+    return f"{KEY_PREFIX}by-customer:{customer_id}"
+
+
+def response_cache_forget_customer(*, customer_id, conversation_ids=(), **_kwargs) -> int:
+    """Erasure hook (PRIVACY_ERASURE_HOOKS): drop the entries the customer's questions filled."""
+    index = _customer_index(str(customer_id))
+    keys = cache.get(index, [])
+    cache.delete_many([*keys, index])
+    return len(keys)
 
 
 def response_cache_stats() -> dict[str, int]:

@@ -25,6 +25,11 @@ logger = logging.getLogger(__name__)
 
 # Extend the lease at most this often while deltas flow (a write, so not per delta).
 HEARTBEAT_EVERY_SECONDS = 2.0
+# The router renews before every attempt; far more often than this is wasted writes.
+HEARTBEAT_MIN_INTERVAL_SECONDS = 1.0
+# Deltas closer together than this are sent as one event: a fast model's tiny chunks would
+# otherwise cost a Redis write and an SSE frame each. A slow stream is unaffected.
+DELTA_COALESCE_SECONDS = 0.015
 
 
 class _LeaseLost(Exception):
@@ -41,6 +46,7 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
     if claimed is None:
         return None
     reply = claimed.reply
+    last_beat = time.monotonic()  # the claim set a fresh lease
     # Moderation of the customer's message, before any model call (docs/moderation.md).
     if moderation_services.message_moderate(message=reply.reply_to).blocked:
         return _publish_final(reply.id, moderation_services.reply_refuse(claimed=claimed))
@@ -77,13 +83,25 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
             cached=True,
         )
         return _publish_final(reply.id, finished)
-    last_beat = time.monotonic()
     guard = OutputGuard.for_request(request)  # checks the reply as it streams
+
+    unsent: list[str] = []  # shown text not yet published (see DELTA_COALESCE_SECONDS)
+    last_publish = 0.0
+
+    def flush_deltas() -> None:
+        nonlocal last_publish
+        if unsent:
+            text = "".join(unsent)
+            unsent.clear()
+            bus.publish(conversation_id, "delta", {"reply_id": str(reply.id), "text": text})
+        last_publish = time.monotonic()
 
     def on_delta(text: str) -> None:
         nonlocal last_beat
         if text := guard.feed(text):  # may hold back a short tail, or raise OutputBlocked
-            bus.publish(conversation_id, "delta", {"reply_id": str(reply.id), "text": text})
+            unsent.append(text)
+            if time.monotonic() - last_publish >= DELTA_COALESCE_SECONDS:
+                flush_deltas()
         if time.monotonic() - last_beat >= HEARTBEAT_EVERY_SECONDS:
             last_beat = time.monotonic()
             if not conversation_services.reply_heartbeat(claimed=claimed):
@@ -91,12 +109,15 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
 
     def heartbeat() -> None:
         nonlocal last_beat
+        if time.monotonic() - last_beat < HEARTBEAT_MIN_INTERVAL_SECONDS:
+            return  # renewed (or claimed) a moment ago: spare the write before the call
         last_beat = time.monotonic()
         if not conversation_services.reply_heartbeat(claimed=claimed):
             raise _LeaseLost
 
     def on_restart(attempt: int, model: str) -> None:
         # A new attempt after a failed one: clients drop any partial text shown so far.
+        unsent.clear()
         guard.restart()
         bus.publish(
             conversation_id,
@@ -139,7 +160,8 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
         return _publish_final(reply.id, finished, error_code=error.code)
 
     if tail:
-        bus.publish(conversation_id, "delta", {"reply_id": str(reply.id), "text": tail})
+        unsent.append(tail)
+    flush_deltas()
     completion = routed.completion
     finished = conversation_services.reply_complete(
         claimed=claimed,

@@ -85,21 +85,31 @@ def _after_send(message: Message, reply: Message, *, burst: bool = False) -> Non
     message is safely stored, and the sweeper re-dispatches a reply nobody picked up."""
     from .events import message_publish
 
-    try:
-        # Other tabs of the same customer see the question at once.
-        message_publish(message=message)
-        message_publish(message=reply)
-    except Exception:
-        logger.exception("reply %s: could not publish live events", reply.id)
-    try:
-        # Burst debounce: only a message sent while an earlier reply is still coming waits
-        # for the customer's next one; a lone message is answered at once. The window is
-        # far below the broker's visibility_timeout; eager mode ignores it.
-        _enqueue_reply(reply.id, countdown=settings.CHAT_DEBOUNCE_SECONDS if burst else None)
-    except Exception:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise  # inline mode: a failure here is a bug, surface it
-        logger.exception("reply %s: enqueue failed; the sweeper will re-dispatch it", reply.id)
+    def enqueue() -> None:
+        try:
+            # Burst debounce: only a message sent while an earlier reply is still coming
+            # waits for the customer's next one; a lone message is answered at once. The
+            # window is far below the broker's visibility_timeout; eager mode ignores it.
+            _enqueue_reply(reply.id, countdown=settings.CHAT_DEBOUNCE_SECONDS if burst else None)
+        except Exception:
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                raise  # inline mode: a failure here is a bug, surface it
+            logger.exception("reply %s: enqueue failed; the sweeper will re-dispatch it", reply.id)
+
+    def publish() -> None:
+        try:
+            # Other tabs of the same customer see the question (clients de-duplicate by id).
+            message_publish(message=message)
+            message_publish(message=reply)
+        except Exception:
+            logger.exception("reply %s: could not publish live events", reply.id)
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:  # the reply is generated right here, inline
+        publish()
+        enqueue()
+    else:  # the reply's time to first token should not wait for these events
+        enqueue()
+        publish()
 
 
 def _existing_send(conversation: Conversation, client_message_id: str) -> SendResult | None:

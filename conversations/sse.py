@@ -32,6 +32,12 @@ class _Refused(Exception):
         self.response = JsonResponse(error_body(code, message), status=status)
 
 
+def _release_db_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:  # never pull one out from under a transaction
+            connection.close()
+
+
 async def _customer(request):
     try:
         raw = parse_bearer(request.headers.get("Authorization", "").encode())
@@ -83,7 +89,7 @@ async def conversation_events(request, conversation_id):
     owned = await Conversation.objects.filter(pk=conversation_id, customer=customer).aexists()
     # A stream lasts minutes and needs no database: give the connection back now rather
     # than when the response ends (Django would hold it for the whole stream).
-    await sync_to_async(connections.close_all)()
+    await sync_to_async(_release_db_connections)()
     if not owned:
         return JsonResponse(error_body("not_found", "Not found."), status=404)
 

@@ -3,6 +3,8 @@
 import os
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -28,6 +30,33 @@ def require_chromium():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing (scripts/setup-dev installs it)")
         pytest.skip(f"needs {CHROMIUM} (apt-get install chromium)")
+
+
+@contextmanager
+def page_factory(browser, *, timeout_ms: int) -> Iterator:
+    """`make(url, ...)` opens a page in a fresh browser context (its own localStorage: a new
+    visitor) and waits for the widget; on exit, uncaught page errors fail the test."""
+    contexts, errors = [], []
+
+    def make(url: str, locale: str = "en-US", viewport=(1024, 768), scale: float = 1):
+        context = browser.new_context(
+            locale=locale,
+            viewport={"width": viewport[0], "height": viewport[1]},
+            device_scale_factor=scale,
+            reduced_motion="reduce",  # no open/close transitions to wait for
+        )
+        context.set_default_timeout(timeout_ms)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("#chatdesk-widget", state="attached")
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
 
 
 def open_widget(page):

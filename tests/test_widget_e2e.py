@@ -12,6 +12,7 @@ from tests.browser import (
     SHADOW,
     HostSite,
     open_widget,
+    page_factory,
     record_reply_snapshots,
     require_chromium,
     send,
@@ -56,26 +57,9 @@ def widget_key(site):
 
 @pytest.fixture
 def new_page(browser):
-    contexts, errors = [], []
-
-    def make(url, locale="en-US", viewport=(1100, 800)):
-        context = browser.new_context(
-            locale=locale,
-            reduced_motion="reduce",
-            viewport={"width": viewport[0], "height": viewport[1]},
-        )
-        context.set_default_timeout(15000)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.wait_for_selector("#chatdesk-widget", state="attached")
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert not errors, errors
+    # Real worker and server behind it: allow more time than the harness's fake API.
+    with page_factory(browser, timeout_ms=15000) as make:
+        yield make
 
 
 def test_a_question_streams_in_then_history_survives_a_reload(

@@ -280,7 +280,9 @@ RETENTION_MAX_BATCHES = env.int("RETENTION_MAX_BATCHES", default=20)  # per run
 RETENTION_INTERVAL_SECONDS = env.float("RETENTION_INTERVAL_SECONDS", default=3600)
 # Dotted paths called after an erasure as f(customer_id=..., conversation_ids=[...]), for
 # stores outside Postgres (e.g. a response cache keyed by customer).
-PRIVACY_ERASURE_HOOKS = env.list("PRIVACY_ERASURE_HOOKS", default=[])
+PRIVACY_ERASURE_HOOKS = env.list(
+    "PRIVACY_ERASURE_HOOKS", default=["chatbot.response_cache.response_cache_forget_customer"]
+)
 # Per user, for /api/v1/me/export/ and /me/erase/.
 PRIVACY_RATE_LIMIT = env.str("PRIVACY_RATE_LIMIT", default="30/hour")
 

@@ -108,3 +108,22 @@ def test_a_truncated_answer_is_not_remembered(use_llm_stub, send_now):
 def test_normalisation():
     fullwidth_w = "\uff37"
     assert normalise(f"  {fullwidth_w}hat are\tyour  HOURS? ") == "what are your hours?"
+
+
+def test_erasing_a_customer_erases_the_answers_their_questions_cached(
+    use_llm_stub, send_now, django_capture_on_commit_callbacks
+):
+    from accounts.privacy_services import user_erase
+
+    use_llm_stub.default = Reply(text=ANSWER)
+    asker, bystander = customer(), customer()
+    ask(send_now, bystander, "Do you ship abroad?")
+    ask(send_now, asker)
+    with django_capture_on_commit_callbacks(execute=True):
+        user_erase(user=asker, route="api")
+    # Their question's cached answer is gone: the next customer's costs a model call...
+    ask(send_now, customer())
+    assert len(use_llm_stub.requests) == 3
+    # ...while another customer's entry is untouched.
+    assert ask(send_now, customer(), "Do you ship abroad?").cached
+    assert len(use_llm_stub.requests) == 3

@@ -21,6 +21,7 @@ from tests.browser import (
     CHROMIUM_ARGS,
     SHADOW,
     open_widget,
+    page_factory,
     record_reply_snapshots,
     require_chromium,
     send,
@@ -65,29 +66,8 @@ def browser():
 
 @pytest.fixture
 def make_page(browser):
-    """Open a page in a fresh context; fail the test on uncaught page errors."""
-    contexts = []
-    errors: list[str] = []
-
-    def _make(url: str, locale: str = "en-US", viewport=(1024, 768), scale: float = 1):
-        ctx = browser.new_context(
-            locale=locale,
-            viewport={"width": viewport[0], "height": viewport[1]},
-            device_scale_factor=scale,
-            reduced_motion="reduce",  # no open/close transitions to wait for
-        )
-        ctx.set_default_timeout(8000)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.wait_for_selector("#chatdesk-widget", state="attached")
-        return page
-
-    yield _make
-    for ctx in contexts:
-        ctx.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
+    with page_factory(browser, timeout_ms=8000) as make:
+        yield make
 
 
 # --------------------------------------------------------------------------- helpers
