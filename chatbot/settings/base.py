@@ -330,8 +330,10 @@ LOG_MESSAGE_BODIES = env.bool("LOG_MESSAGE_BODIES", default=False)
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
-# No broker configured: run tasks inline in the web process (the single-process demo).
+# No broker configured: run tasks inline in the web process (the single-process demo), and
+# say "memory" rather than let kombu fall back to an AMQP server on localhost.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
