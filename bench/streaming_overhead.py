@@ -188,7 +188,7 @@ def main() -> None:
         default="threads",
         help="Celery worker pool (prefork uses every core; threads one)",
     )
-    parser.add_argument("--web-workers", type=int, default=1, help="uvicorn processes")
+    parser.add_argument("--web-workers", type=int, default=2, help="uvicorn processes")
     args = parser.parse_args()
 
     text = " ".join(f"word{i}" for i in range(60))

@@ -7,6 +7,12 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings.base")
 application = get_asgi_application()
 
-from chatbot.tokens import tokenizer_warm_up  # noqa: E402 - needs the app set up
+# Pay start-up costs now, not in a customer's first request: the engine and the openai SDK
+# (imported lazily by the post-commit enqueue), the URL resolver, the tokenizer.
+from django.urls import get_resolver  # noqa: E402
 
-tokenizer_warm_up()  # at start-up, not in a customer's first request
+import chatbot.tasks  # noqa: E402, F401
+from chatbot.tokens import tokenizer_warm_up  # noqa: E402
+
+get_resolver().url_patterns  # noqa: B018 - builds the resolver
+tokenizer_warm_up()
