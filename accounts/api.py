@@ -2,14 +2,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
+
+from chatbot.throttling import WidgetSessionThrottle
 
 from .serializers import WidgetSessionCreateSerializer, WidgetSessionSerializer
 from .services import visitor_session_create
-
-
-class WidgetSessionThrottle(AnonRateThrottle):
-    scope = "widget_session"
 
 
 class WidgetSessionViewSet(viewsets.ViewSet):

@@ -1,24 +1,15 @@
 """GDPR self-service for the caller: `GET /api/v1/me/export/`, `POST /api/v1/me/erase/`."""
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
+
+from chatbot.throttling import PrivacyThrottle
 
 from .models import ErasureRecord
 from .privacy_selectors import user_data_export
 from .privacy_services import user_erase
-
-
-class PrivacyThrottle(UserRateThrottle):
-    """Exports are heavy and erasure is final: a low per-user rate is plenty."""
-
-    scope = "privacy"
-
-    def get_rate(self) -> str:
-        return settings.PRIVACY_RATE_LIMIT
 
 
 class EraseRequestSerializer(serializers.Serializer):

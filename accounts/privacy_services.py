@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from chatbot.events import get_event_bus
+from chatbot.events import event_streams_delete
 from conversations.models import Conversation
 
 from .audit import audit_event_record, audit_events_unlink
@@ -43,12 +43,7 @@ def _detached_counts(user: User, conversation_ids: list) -> dict[str, int]:
 
 def _forget_outside_database(conversation_ids: list[str], user_id: str) -> None:
     """After commit: live events in Redis, then any configured hooks (e.g. response caches)."""
-    bus = get_event_bus()
-    for conversation_id in conversation_ids:
-        try:
-            bus.delete(conversation_id)
-        except Exception:  # the streams expire on their own; the erasure itself stands
-            logger.exception("could not delete the event stream of an erased conversation")
+    event_streams_delete(conversation_ids)
     for path in settings.PRIVACY_ERASURE_HOOKS:
         try:
             import_string(path)(customer_id=user_id, conversation_ids=conversation_ids)

@@ -1,8 +1,9 @@
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 
-from .models import ApiToken, ModelPreference, User, WidgetKey
+from .models import ApiToken, ModelPreference, WidgetKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,10 +16,14 @@ class ResolvedPreference:
     max_tokens: int
     language: str
     persona: str
+    # As stored (blank = the settings default, 0 = unlimited): chatbot.budgets resolves them.
+    monthly_token_budget: int | None = None
+    monthly_cost_budget: Decimal | None = None
 
 
-def model_preference_resolve(*, user: User) -> ResolvedPreference:
-    pref = ModelPreference.objects.filter(user=user).first()
+def model_preference_resolve(*, user_id) -> ResolvedPreference:
+    """The one read of a user's preference row a send or a reply needs."""
+    pref = ModelPreference.objects.filter(user_id=user_id).first()
     fallbacks = (
         pref.fallback_models if pref and pref.fallback_models else settings.LLM_FALLBACK_MODELS
     )
@@ -31,6 +36,8 @@ def model_preference_resolve(*, user: User) -> ResolvedPreference:
         max_tokens=(pref.max_tokens if pref and pref.max_tokens else settings.LLM_MAX_TOKENS),
         language=pref.language if pref else "",
         persona=pref.persona if pref else "",
+        monthly_token_budget=pref.monthly_token_budget if pref else None,
+        monthly_cost_budget=pref.monthly_cost_budget if pref else None,
     )
 
 

@@ -6,6 +6,7 @@ from django.utils.html import format_html
 
 from .models import LLMEndpoint, LLMModel, ProviderCall
 from .routing.breaker import breaker_for
+from .routing.selectors import endpoint_breaker_key
 from .routing.services import llm_endpoint_set_api_key
 
 
@@ -83,7 +84,7 @@ class LLMEndpointAdmin(admin.ModelAdmin):
     def circuit(self, obj):
         if not obj.pk:
             return "-"
-        return breaker_for(f"endpoint:{obj.pk}").state().replace("_", "-")
+        return breaker_for(endpoint_breaker_key(obj.pk)).state().replace("_", "-")
 
     def save_model(self, request, obj, form, change):
         key = form.cleaned_data.get("new_api_key") or ""
@@ -92,8 +93,8 @@ class LLMEndpointAdmin(admin.ModelAdmin):
         elif not key:
             super().save_model(request, obj, form, change)  # keep the stored key
             return
-        llm_endpoint_set_api_key(endpoint=obj, api_key=key)
-        super().save_model(request, obj, form, change)
+        llm_endpoint_set_api_key(endpoint=obj, api_key=key, save=False)
+        super().save_model(request, obj, form, change)  # one save, key included
 
 
 @admin.register(LLMModel)

@@ -22,7 +22,7 @@ from django.db.models import DecimalField, F, OuterRef, PositiveBigIntegerField,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import ModelPreference
+from accounts.selectors import ResolvedPreference
 
 from .exceptions import ApplicationError
 from .models import ProviderCall
@@ -69,15 +69,10 @@ def budget_resolve(
     return Budget(tokens=tokens or None, cost=cost or None)
 
 
-def budget_for(*, user_id: uuid.UUID) -> Budget:
-    row = (
-        ModelPreference.objects.filter(user_id=user_id)
-        .values("monthly_token_budget", "monthly_cost_budget")
-        .first()
-    ) or {}
+def budget_of(preference: ResolvedPreference) -> Budget:
     return budget_resolve(
-        monthly_token_budget=row.get("monthly_token_budget"),
-        monthly_cost_budget=row.get("monthly_cost_budget"),
+        monthly_token_budget=preference.monthly_token_budget,
+        monthly_cost_budget=preference.monthly_cost_budget,
     )
 
 
@@ -116,12 +111,9 @@ def budget_exceeded(*, budget: Budget, spend: Spend) -> bool:
     )
 
 
-def budget_check(*, user_id: uuid.UUID | None, budget: Budget | None = None) -> None:
+def budget_check(*, user_id: uuid.UUID | None, budget: Budget) -> None:
     """Raise BudgetExceeded when the customer has used up this month's budget."""
-    if user_id is None:
-        return
-    budget = budget or budget_for(user_id=user_id)
-    if budget.unlimited:
+    if user_id is None or budget.unlimited:
         return  # no aggregate query at all for the common case
     now = timezone.now()
     if budget_exceeded(budget=budget, spend=spend_for(user_id=user_id, now=now)):

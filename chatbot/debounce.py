@@ -25,7 +25,7 @@ import uuid
 
 from django.conf import settings
 
-from conversations.models import Message
+from conversations.models import Message, ModerationFlag
 
 # Replies that answer (or will answer) the later message, and so the whole burst.
 _ANSWERING = [Message.Status.PENDING, Message.Status.STREAMING, Message.Status.COMPLETED]
@@ -41,6 +41,11 @@ def superseding_reply_id(*, reply: Message) -> uuid.UUID | None:
             conversation_id=reply.conversation_id,
             role=Message.Role.USER,
             created_at__gt=question_at,
+        )
+        # A refused message's reply answers nothing: never fold into it.
+        .exclude(
+            moderation_flags__source=ModerationFlag.Source.INPUT,
+            moderation_flags__action=ModerationFlag.Action.BLOCKED,
         )
         .order_by("-created_at", "-id")
         .values_list("reply__id", "reply__status")

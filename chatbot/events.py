@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -23,6 +24,8 @@ from typing import Protocol
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+
+logger = logging.getLogger(__name__)
 
 STREAM_MAXLEN = 2000  # events kept per conversation (approximate trim)
 STREAM_TTL_SECONDS = 24 * 3600
@@ -95,8 +98,14 @@ class RedisEventBus:
     def publish(self, conversation_id: str, event: str, data: dict) -> str:
         key = _key(conversation_id)
         payload = _dumps(data)
+        fields = {"e": event, "d": payload}
+        if event == "delta":
+            # The hot path: deltas always sit between a reply's status and final message
+            # events, which (re)set the stream's expiry; one command is enough here.
+            event_id = self._sync.xadd(key, fields, maxlen=STREAM_MAXLEN, approximate=True)
+            return event_id.decode()
         with self._sync.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, {"e": event, "d": payload}, maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.xadd(key, fields, maxlen=STREAM_MAXLEN, approximate=True)
             pipe.expire(key, STREAM_TTL_SECONDS)
             event_id, _ = pipe.execute()
         return event_id.decode()
@@ -170,3 +179,14 @@ def _bus_for(url: str) -> EventBus:
 
 def get_event_bus() -> EventBus:
     return _bus_for(settings.EVENT_BUS_URL)
+
+
+def event_streams_delete(conversation_ids) -> None:
+    """Forget conversations' live events (erasure, retention). Best effort: streams expire
+    on their own, so a Redis hiccup must not undo the database work already committed."""
+    bus = get_event_bus()
+    for conversation_id in conversation_ids:
+        try:
+            bus.delete(str(conversation_id))
+        except Exception:
+            logger.exception("could not delete the event stream of a conversation")

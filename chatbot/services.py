@@ -23,10 +23,9 @@ from .routing.selectors import route_plan
 
 logger = logging.getLogger(__name__)
 
-# Extend the lease at most this often while deltas flow (a write, so not per delta).
+# Extend the lease at most this often while deltas flow (a write, so not per delta), and
+# before each router attempt unless it was renewed (or claimed) more recently than that.
 HEARTBEAT_EVERY_SECONDS = 2.0
-# The router renews before every attempt; far more often than this is wasted writes.
-HEARTBEAT_MIN_INTERVAL_SECONDS = 1.0
 # Deltas closer together than this are sent as one event: a fast model's tiny chunks would
 # otherwise cost a Redis write and an SSE frame each. A slow stream is unaffected.
 DELTA_COALESCE_SECONDS = 0.015
@@ -48,28 +47,37 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
     reply = claimed.reply
     last_beat = time.monotonic()  # the claim set a fresh lease
     # Moderation of the customer's message, before any model call (docs/moderation.md).
-    if moderation_services.message_moderate(message=reply.reply_to).blocked:
-        return _publish_final(reply.id, moderation_services.reply_refuse(claimed=claimed))
+    first_claim = reply.attempts == 1  # no verdict recorded yet: nothing to look up
+    if moderation_services.message_moderate(
+        message=reply.reply_to, recheck=not first_claim
+    ).blocked:
+        refused = _publish_final(reply, moderation_services.reply_refuse(claimed=claimed))
+        if refused:  # earlier messages folded into this one still need their answer
+            for unmerged in conversation_services.replies_unmerge(into=reply):
+                message_publish(message=Message.objects.get(pk=unmerged))
+        return refused
     # Burst debounce: a later message's reply answers this one too (docs/cost-control.md).
     if (into_id := debounce.superseding_reply_id(reply=reply)) is not None:
         return _publish_final(
-            reply.id, conversation_services.reply_merge(claimed=claimed, into_id=into_id)
+            reply, conversation_services.reply_merge(claimed=claimed, into_id=into_id)
         )
     conversation_id = str(reply.conversation_id)
     bus = get_event_bus()
     bus.publish(conversation_id, "status", {"reply_id": str(reply.id), "status": "streaming"})
 
-    preference = model_preference_resolve(user=reply.conversation.customer)
-    request = context_build(reply=reply, preference=preference, model=preference.model)
+    preference = model_preference_resolve(user_id=reply.conversation.customer_id)
     try:  # the budget may have run out since the message was accepted
-        budgets.budget_check(user_id=reply.conversation.customer_id)
+        budgets.budget_check(
+            user_id=reply.conversation.customer_id, budget=budgets.budget_of(preference)
+        )
     except budgets.BudgetExceeded:
         finished = conversation_services.reply_fail(
             claimed=claimed,
             error_code=budgets.BudgetExceeded.code,
             content=settings.BUDGET_EXCEEDED_REPLY_TEXT,
         )
-        return _publish_final(reply.id, finished, error_code=budgets.BudgetExceeded.code)
+        return _publish_final(reply, finished, error_code=budgets.BudgetExceeded.code)
+    request = context_build(reply=reply, preference=preference, model=preference.model)
     probe = response_cache_probe(reply=reply, request=request, preference=preference)
     if probe.hit is not None:  # no provider call at all
         bus.publish(conversation_id, "delta", {"reply_id": str(reply.id), "text": probe.hit.text})
@@ -82,7 +90,7 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
             latency_ms=0,
             cached=True,
         )
-        return _publish_final(reply.id, finished)
+        return _publish_final(reply, finished)
     guard = OutputGuard.for_request(request)  # checks the reply as it streams
 
     unsent: list[str] = []  # shown text not yet published (see DELTA_COALESCE_SECONDS)
@@ -97,20 +105,16 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
         last_publish = time.monotonic()
 
     def on_delta(text: str) -> None:
-        nonlocal last_beat
         if text := guard.feed(text):  # may hold back a short tail, or raise OutputBlocked
             unsent.append(text)
             if time.monotonic() - last_publish >= DELTA_COALESCE_SECONDS:
                 flush_deltas()
-        if time.monotonic() - last_beat >= HEARTBEAT_EVERY_SECONDS:
-            last_beat = time.monotonic()
-            if not conversation_services.reply_heartbeat(claimed=claimed):
-                raise _LeaseLost
+        heartbeat()
 
     def heartbeat() -> None:
         nonlocal last_beat
-        if time.monotonic() - last_beat < HEARTBEAT_MIN_INTERVAL_SECONDS:
-            return  # renewed (or claimed) a moment ago: spare the write before the call
+        if time.monotonic() - last_beat < HEARTBEAT_EVERY_SECONDS:
+            return
         last_beat = time.monotonic()
         if not conversation_services.reply_heartbeat(claimed=claimed):
             raise _LeaseLost
@@ -147,7 +151,7 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
             model=request.model,
             latency_ms=int((time.monotonic() - started) * 1000),
         )
-        return _publish_final(reply.id, finished)
+        return _publish_final(reply, finished)
     except LLMError as error:
         logger.warning("reply %s failed: %s", reply.id, error.code)
         finished = conversation_services.reply_fail(
@@ -157,7 +161,7 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
             latency_ms=int((time.monotonic() - started) * 1000),
             route_reason=getattr(error, "route_reason", ""),
         )
-        return _publish_final(reply.id, finished, error_code=error.code)
+        return _publish_final(reply, finished, error_code=error.code)
 
     if tail:
         unsent.append(tail)
@@ -177,13 +181,13 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
             message=reply, source=OUTPUT, verdict=guard.verdict
         )
         response_cache_store(probe=probe, completion=completion)
-    return _publish_final(reply.id, finished)
+    return _publish_final(reply, finished)
 
 
-def _publish_final(reply_id: uuid.UUID, finished: bool, error_code: str = "") -> Message | None:
+def _publish_final(reply: Message, finished: bool, error_code: str = "") -> Message | None:
+    """Tell live clients how a reply ended (`reply` carries what the finishing write set)."""
     if not finished:
         return None
-    reply = Message.objects.get(pk=reply_id)
     if error_code:
         get_event_bus().publish(
             str(reply.conversation_id),
@@ -198,10 +202,5 @@ def replies_recover_stuck() -> conversation_services.SweepReport:
     """Sweep stuck replies and tell live clients about the ones given up on."""
     report = conversation_services.replies_sweep_stuck()
     for reply in Message.objects.filter(pk__in=report.failed):
-        get_event_bus().publish(
-            str(reply.conversation_id),
-            "error",
-            {"reply_id": str(reply.id), "code": reply.error_code, "message": reply.content},
-        )
-        message_publish(message=reply)
+        _publish_final(reply, True, error_code=reply.error_code)
     return report

@@ -8,36 +8,31 @@ handler in chatbot.exceptions).
 """
 
 from django.conf import settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+class SettingsRates:
+    """DRF reads DEFAULT_THROTTLE_RATES once, at import. DRF makes a throttle per request
+    and asks `get_rate()` then, so reading the setting here keeps every throttle in step
+    with the current settings (environment reloads, tests' overrides)."""
 
-class _WriteThrottle(SimpleRateThrottle):
     def get_rate(self) -> str | None:
-        # Read at request time (not import time) so settings overrides take effect.
         return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope)
 
+
+class _WritesOnly:
     def allow_request(self, request, view) -> bool:
-        if request.method in _SAFE_METHODS:
-            return True
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        return request.method in SAFE_METHODS or super().allow_request(request, view)
 
 
-class CustomerWriteThrottle(_WriteThrottle):
+class CustomerWriteThrottle(SettingsRates, _WritesOnly, UserRateThrottle):
     """Per customer (visitor or identified user)."""
 
     scope = "chat_user"
 
-    def get_cache_key(self, request, view) -> str | None:
-        if not request.user or not request.user.is_authenticated:
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
-
-class WidgetKeyWriteThrottle(_WriteThrottle):
+class WidgetKeyWriteThrottle(SettingsRates, _WritesOnly, SimpleRateThrottle):
     """Per widget key: all the visitors of one embedding together (the bearer token's
     `widget_key_id`). Requests not made through a widget token are not counted here."""
 
@@ -48,3 +43,15 @@ class WidgetKeyWriteThrottle(_WriteThrottle):
         if widget_key_id is None:
             return None
         return self.cache_format % {"scope": self.scope, "ident": widget_key_id}
+
+
+class WidgetSessionThrottle(SettingsRates, AnonRateThrottle):
+    """Per IP address: new visitor sessions."""
+
+    scope = "widget_session"
+
+
+class PrivacyThrottle(SettingsRates, UserRateThrottle):
+    """Exports are heavy and erasure is final: a low per-user rate is plenty."""
+
+    scope = "privacy"

@@ -6,12 +6,11 @@ row, so two concurrent sends by one customer are counted one after the other and
 cannot be overshot by racing requests.
 """
 
-from dataclasses import dataclass
-
 from django.conf import settings
 
-from accounts.models import ModelPreference, User
-from chatbot.budgets import budget_check, budget_resolve
+from accounts.models import User
+from accounts.selectors import model_preference_resolve
+from chatbot.budgets import budget_check, budget_of
 from chatbot.tokens import TokenCount, count_tokens
 
 from .errors import ConversationMessageLimit, TooManyPendingReplies
@@ -21,27 +20,11 @@ from .models import Conversation, Message
 PENDING_RETRY_AFTER_SECONDS = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
-    token_count: TokenCount
-
-
-def message_admit(*, conversation: Conversation, content: str) -> Admission:
+def message_admit(*, conversation: Conversation, content: str) -> TokenCount:
     """Refuse over-budget customers (BudgetExceeded, 429); count the message's tokens."""
-    preference = (
-        ModelPreference.objects.filter(user_id=conversation.customer_id)
-        .values("model", "monthly_token_budget", "monthly_cost_budget")
-        .first()
-    ) or {}
-    budget_check(
-        user_id=conversation.customer_id,
-        budget=budget_resolve(
-            monthly_token_budget=preference.get("monthly_token_budget"),
-            monthly_cost_budget=preference.get("monthly_cost_budget"),
-        ),
-    )
-    model = preference.get("model") or settings.LLM_MODEL
-    return Admission(token_count=count_tokens(content, model))
+    preference = model_preference_resolve(user_id=conversation.customer_id)
+    budget_check(user_id=conversation.customer_id, budget=budget_of(preference))
+    return count_tokens(content, preference.model)
 
 
 def caps_check(*, conversation: Conversation) -> None:

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from accounts.audit import audit_event_record
 from accounts.models import AuditEvent
-from chatbot.events import get_event_bus
+from chatbot.events import event_streams_delete
+from chatbot.models import ProviderCall
 
 from .models import Conversation, Message, ModerationFlag
 
@@ -51,12 +52,11 @@ def _expired(cutoff: datetime):
 
 
 def _delete_batch(ids: list) -> tuple[int, int, int]:
-    flags = ModerationFlag.objects.filter(message__conversation_id__in=ids).count()
-    _total, per_model = Conversation.objects.filter(pk__in=ids).delete()
+    _total, per_model = Conversation.objects.filter(pk__in=ids).delete()  # counts cascades too
     return (
         per_model.get(Conversation._meta.label, 0),
         per_model.get(Message._meta.label, 0),
-        flags,
+        per_model.get(ModerationFlag._meta.label, 0),
     )
 
 
@@ -65,10 +65,12 @@ def _anonymise_batch(ids: list) -> tuple[int, int, int]:
         content=ANONYMISED_PLACEHOLDER, client_message_id=None
     )
     # Staff notes and quoted excerpts of blocked replies are free text about the person too.
-    flag_text = {
-        f.name: "" for f in ModerationFlag._meta.concrete_fields if f.name in ("note", "excerpt")
-    }
-    flags = ModerationFlag.objects.filter(message__conversation_id__in=ids).update(**flag_text)
+    flags = ModerationFlag.objects.filter(message__conversation_id__in=ids).update(
+        note="", excerpt=""
+    )
+    # The ledger keeps its figures and whose spend they were (budgets), but no longer says
+    # which message they were for: nothing leads from the messages back to the person.
+    ProviderCall.objects.filter(reply__conversation_id__in=ids).update(reply=None)
     conversations = Conversation.objects.filter(pk__in=ids).update(
         customer=None, title="", status=Conversation.Status.CLOSED
     )
@@ -99,7 +101,7 @@ def conversations_retention_apply(*, now: datetime | None = None) -> RetentionRe
                 break
             counts = apply_batch(ids)
             stream_ids = [str(pk) for pk in ids]
-            transaction.on_commit(lambda s=stream_ids: _forget_streams(s))
+            transaction.on_commit(lambda s=stream_ids: event_streams_delete(s))
         totals = [a + b for a, b in zip(totals, counts, strict=True)]
         batches += 1
     else:
@@ -123,12 +125,3 @@ def conversations_retention_apply(*, now: datetime | None = None) -> RetentionRe
         )
     logger.info("retention %s: %s", mode, report.as_dict())
     return report
-
-
-def _forget_streams(conversation_ids: list[str]) -> None:
-    bus = get_event_bus()
-    for conversation_id in conversation_ids:
-        try:
-            bus.delete(conversation_id)
-        except Exception:  # streams expire on their own anyway
-            logger.exception("could not delete an event stream")

@@ -136,7 +136,7 @@ def message_send(
         raise ConversationClosed("This conversation is closed; start a new one.")
     if client_message_id and (existing := _existing_send(conversation, client_message_id)):
         return existing
-    admission = limits.message_admit(conversation=conversation, content=content)
+    tokens = limits.message_admit(conversation=conversation, content=content)
 
     now = timezone.now()
     try:
@@ -150,8 +150,8 @@ def message_send(
                 status=Message.Status.COMPLETED,
                 client_message_id=client_message_id or None,
                 completed_at=now,
-                token_count=admission.token_count.tokens,
-                token_count_estimated=admission.token_count.estimated,
+                token_count=tokens.tokens,
+                token_count_estimated=tokens.estimated,
             )
             reply = Message.objects.create(
                 conversation=conversation,
@@ -217,7 +217,11 @@ def _finish(claimed: ClaimedReply, **fields) -> bool:
             )
     if not updated:
         logger.warning("reply %s: claim lost before finishing; result discarded", claimed.reply.pk)
-    return bool(updated)
+        return False
+    # Keep the claimed instance as the row now is, so callers need not read it back.
+    for name, value in {"completed_at": now, "lease_expires_at": None, **fields}.items():
+        setattr(claimed.reply, name, value)
+    return True
 
 
 def reply_complete(
@@ -281,6 +285,23 @@ def reply_merge(*, claimed: ClaimedReply, into_id: uuid.UUID) -> bool:
         merged_into_id=into_id,
         latency_ms=0,
     )
+
+
+def replies_unmerge(*, into: Message) -> list[uuid.UUID]:
+    """Send back to the queue the replies that were folded into `into` (burst debounce)
+    when `into` turns out not to answer them (its message was refused). They were merged
+    before that message was moderated; now each is generated on its own."""
+    ids = list(Message.objects.filter(merged_into=into).values_list("pk", flat=True))
+    if ids:
+        Message.objects.filter(pk__in=ids).update(
+            status=Message.Status.PENDING,
+            merged_into=None,
+            completed_at=None,
+            claim_token=None,
+            lease_expires_at=None,
+        )
+        transaction.on_commit(lambda: [_enqueue_reply(reply_id) for reply_id in ids])
+    return ids
 
 
 @dataclass(frozen=True, slots=True)

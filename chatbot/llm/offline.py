@@ -37,12 +37,13 @@ class OfflineResponder:
             if self.word_delay:
                 time.sleep(self.word_delay)
             on_delta(word)
-        prompt_chars = sum(len(m.content) for m in request.messages)
+        from chatbot.tokens import estimate_tokens  # no model: no tokenizer to be exact with
+
         return Completion(
             text=text,
             model=OFFLINE_MODEL,
-            prompt_tokens=max(1, prompt_chars // 4),
-            completion_tokens=max(1, len(text) // 4),
+            prompt_tokens=max(1, sum(estimate_tokens(m.content) for m in request.messages)),
+            completion_tokens=max(1, estimate_tokens(text)),
             finish_reason="stop",
             latency_ms=int((time.monotonic() - started) * 1000),
             ttft_ms=0,

@@ -23,9 +23,8 @@ def _client(
     api_key: str,
     connect_timeout: float,
     read_timeout: float,
-    max_retries: int,
 ) -> openai.OpenAI:
-    key = (base_url, api_key, connect_timeout, read_timeout, max_retries)
+    key = (base_url, api_key, connect_timeout, read_timeout)
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
@@ -33,7 +32,8 @@ def _client(
                 base_url=base_url or None,
                 api_key=api_key or "not-needed",  # local servers (Ollama, vLLM) need none
                 timeout=httpx2.Timeout(read_timeout, connect=connect_timeout),
-                max_retries=max_retries,
+                # chatbot.routing is the one retry layer: the SDK never retries on its own.
+                max_retries=0,
             )
             _clients[key] = client
         return client
@@ -114,7 +114,6 @@ class OpenAIProvider:
         api_key: str,
         connect_timeout: float,
         read_timeout: float,
-        max_retries: int,
     ):
         self.name = base_url or "openai"
         self._client = _client(
@@ -122,7 +121,6 @@ class OpenAIProvider:
             api_key=api_key,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            max_retries=max_retries,
         )
 
     def stream(self, request: ChatRequest, on_delta: DeltaCallback) -> Completion:
@@ -203,7 +201,6 @@ def moderate(
         api_key=api_key,
         connect_timeout=min(timeout, 5.0),
         read_timeout=timeout,
-        max_retries=0,
     )
     try:
         response = client.moderations.create(input=texts, model=model)

@@ -118,12 +118,12 @@ def provider_hits(texts: list[str], *, source: str) -> list[Hit]:
     ]
 
 
-def text_check(text: str, *, source: str, use_provider: bool = True) -> Verdict:
+def text_check(text: str, *, source: str) -> Verdict:
     if not settings.MODERATION_ENABLED or not text.strip():
         return Verdict()
     hits = local_hits(text, source=source)
     # Already blocked locally: the provider could add nothing that changes the outcome.
-    if use_provider and settings.MODERATION_PROVIDER_ENABLED and not Verdict(tuple(hits)).blocked:
+    if settings.MODERATION_PROVIDER_ENABLED and not Verdict(tuple(hits)).blocked:
         hits += provider_hits([text], source=source)
     return Verdict(tuple(hits))
 

@@ -50,13 +50,16 @@ def moderation_flags_record(
     return ModerationFlag.objects.bulk_create(flags)
 
 
-def message_moderate(*, message: Message) -> Verdict:
+def message_moderate(*, message: Message, recheck: bool = True) -> Verdict:
     """Check a customer's message before any model call, and record what fired.
 
     Idempotent: a reply claimed again (a worker died) reuses the recorded verdict instead
-    of checking, and flagging, twice.
+    of checking, and flagging, twice. `recheck=False` says this is the message's first
+    check (its reply's first claim), so there is nothing recorded to look up.
     """
-    recorded = list(message.moderation_flags.filter(source=ModerationFlag.Source.INPUT))
+    recorded = (
+        list(message.moderation_flags.filter(source=ModerationFlag.Source.INPUT)) if recheck else []
+    )
     if recorded:
         return Verdict(
             tuple(

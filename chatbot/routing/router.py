@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from ..crypto import DecryptionError, decrypt
+from ..crypto import DecryptionError
 from ..llm import ChatRequest, Completion, LLMError, LLMProvider, OfflineResponder
 from ..llm.openai_provider import OpenAIProvider  # at import: pool processes fork with it
 from ..models import ProviderCall
@@ -38,28 +38,13 @@ from .services import provider_call_create
 
 logger = logging.getLogger(__name__)
 
-# Failures that say something about the endpoint's health (they feed the breaker). A 400,
-# 401 or 404 proves the endpoint is up: it counts as an answer.
-BREAKER_CODES = frozenset(
-    {
-        "rate_limited",
-        "timeout",
-        "connection_error",
-        "provider_error",
-        "stream_interrupted",
-        "malformed_response",
-    }
-)
-
 Outcome = ProviderCall.Outcome
 
 
 @dataclass(frozen=True, slots=True)
 class Routed:
     completion: Completion
-    model: str  # the catalogue/requested name that answered
     route_reason: str
-    attempts: int
 
 
 @dataclass(slots=True)
@@ -93,16 +78,13 @@ def backoff_delay(retry: int, retry_after: float | None) -> float | None:
 def _provider(hop: Hop) -> LLMProvider:
     if hop.offline:
         return OfflineResponder(word_delay_ms=settings.OFFLINE_RESPONDER_DELAY_MS)
-    api_key = hop.settings_api_key
-    if hop.endpoint_id is not None:
-        api_key = decrypt(hop.api_key_encrypted) if hop.api_key_encrypted else ""
+    api_key = hop.llm_model.endpoint.api_key() if hop.llm_model else hop.settings_api_key
     # One pooled SDK client per endpoint is cached inside openai_provider.
     return OpenAIProvider(
         base_url=hop.base_url,
         api_key=api_key,
         connect_timeout=hop.connect_timeout,
         read_timeout=hop.read_timeout,
-        max_retries=0,
     )
 
 
@@ -245,9 +227,11 @@ class _Route:
         except LLMError as error:
             latency = int((time.monotonic() - started) * 1000)
             if breaker:
-                if error.code in BREAKER_CODES:
+                # Retryable failures (429, 5xx, timeouts, cut streams...) say something about
+                # the endpoint's health; a 400/401/404 proves it is up: an answer.
+                if error.retryable:
                     breaker.record_failure(probe=decision == Decision.PROBE)
-                else:
+                elif decision == Decision.PROBE:
                     breaker.record_success()
             self.record(
                 hop,
@@ -269,7 +253,9 @@ class _Route:
                 latency_ms=int((time.monotonic() - started) * 1000),
             )
             raise
-        if breaker:
+        if breaker and decision == Decision.PROBE:
+            # Only a probe closes a tripped circuit; an ordinary call's success would be a
+            # wasted round trip, or would cut short a cool-down another worker just began.
             breaker.record_success()
         self.record(
             hop,
@@ -321,12 +307,7 @@ def route_stream(
                 reason = "primary after " + "; ".join(route.notes)
             else:
                 reason = "fallback after " + "; ".join(route.notes)
-            return Routed(
-                completion=completion,
-                model=hop.model,
-                route_reason=reason[:300],
-                attempts=route.calls,
-            )
+            return Routed(completion=completion, route_reason=reason)
         if route.context_exceeded_on is hop:
             # Only a model that can read more is worth trying next.
             min_window = max(min_window, hop.context_window or 0)
@@ -337,7 +318,7 @@ def route_stream(
             "all_providers_unavailable",
             "Every endpoint of the route has an open circuit.",
             model=route.last_model,
-            route_reason=f"failed: {notes}"[:300],
+            route_reason=f"failed: {notes}",
         )
     if route.last_error is not None:
         error = route.last_error
@@ -346,12 +327,12 @@ def route_stream(
             error.message,
             status=error.status,
             model=route.last_model,
-            route_reason=f"failed: {notes}"[:300],
+            route_reason=f"failed: {notes}",
         )
     code = "route_budget_spent" if route.out_of_time else "no_model_available"
     raise RouteFailed(
         code,
         "No model could be tried for this reply.",
         model=route.last_model,
-        route_reason=f"failed: {notes}"[:300],
+        route_reason=f"failed: {notes}",
     )

@@ -1,17 +1,16 @@
-"""Reads for routing: which models a reply may try, in order, and the ledger of a reply."""
+"""Reads for routing: which models a reply may try, in order."""
 
 import hashlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import QuerySet
 
 from accounts.models import ModelPreference, User
 from accounts.selectors import ResolvedPreference
 
 from ..llm import OFFLINE_MODEL, llm_configured
-from ..models import LLMModel, ProviderCall
+from ..models import LLMModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,14 +22,18 @@ class Hop:
     endpoint_name: str
     endpoint_id: int | None = None
     base_url: str | None = None
-    api_key_encrypted: str = ""
-    settings_api_key: str = ""
+    settings_api_key: str = ""  # catalogue hops read theirs from llm_model.endpoint
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     context_window: int | None = None
     llm_model: LLMModel | None = None
     offline: bool = False
     skip_reason: str = ""  # non-empty: recorded as skipped, never called
+
+
+def endpoint_breaker_key(endpoint_id: int) -> str:
+    """The circuit-breaker key of a catalogue endpoint (the router and the admin agree)."""
+    return f"endpoint:{endpoint_id}"
 
 
 def _settings_hop(model: str) -> Hop:
@@ -51,11 +54,10 @@ def _catalogue_hop(m: LLMModel, skip_reason: str = "") -> Hop:
     e = m.endpoint
     return Hop(
         model=m.name,
-        endpoint_key=f"endpoint:{e.pk}",
+        endpoint_key=endpoint_breaker_key(e.pk),
         endpoint_name=e.name,
         endpoint_id=e.pk,
         base_url=e.base_url or None,
-        api_key_encrypted=e.api_key_encrypted,
         connect_timeout=e.connect_timeout,
         read_timeout=e.read_timeout,
         context_window=m.context_window,
@@ -108,7 +110,3 @@ def route_plan(*, customer: User, preference: ResolvedPreference) -> list[Hop]:
             if m.is_enabled and m.endpoint.is_enabled:
                 hops.append(_catalogue_hop(m))
     return hops
-
-
-def provider_call_list(*, reply_id) -> QuerySet[ProviderCall]:
-    return ProviderCall.objects.filter(reply_id=reply_id).order_by("attempt", "id")

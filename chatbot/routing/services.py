@@ -43,9 +43,13 @@ def provider_call_create(
     )
 
 
-def llm_endpoint_set_api_key(*, endpoint: LLMEndpoint, api_key: str) -> LLMEndpoint:
-    """Store the key encrypted (or clear it with ""); the plaintext is never saved."""
+def llm_endpoint_set_api_key(
+    *, endpoint: LLMEndpoint, api_key: str, save: bool = True
+) -> LLMEndpoint:
+    """Store the key encrypted (or clear it with ""); the plaintext is never saved.
+
+    `save=False` only sets the field, for a caller that saves the whole row itself."""
     endpoint.api_key_encrypted = crypto.encrypt(api_key) if api_key else ""
-    if endpoint.pk:
+    if save and endpoint.pk:
         endpoint.save(update_fields=["api_key_encrypted", "updated_at"])
     return endpoint

@@ -146,6 +146,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "widget_session": env.str("RATE_LIMIT_WIDGET_SESSIONS", default="30/minute"),
+        # Per user, for /api/v1/me/export/ and /me/erase/.
+        "privacy": env.str("PRIVACY_RATE_LIMIT", default="30/hour"),
         # Writes (sending messages, creating conversations); see chatbot/throttling.py.
         "chat_user": env.str("RATE_LIMIT_USER", default="30/minute"),
         "chat_widget_key": env.str("RATE_LIMIT_WIDGET_KEY", default="600/minute"),
@@ -283,8 +285,6 @@ RETENTION_INTERVAL_SECONDS = env.float("RETENTION_INTERVAL_SECONDS", default=360
 PRIVACY_ERASURE_HOOKS = env.list(
     "PRIVACY_ERASURE_HOOKS", default=["chatbot.response_cache.response_cache_forget_customer"]
 )
-# Per user, for /api/v1/me/export/ and /me/erase/.
-PRIVACY_RATE_LIMIT = env.str("PRIVACY_RATE_LIMIT", default="30/hour")
 
 # --- Moderation and PII care (docs/moderation.md) -----------------------------------------
 # Local rules (PII detectors, blocked terms/patterns, prompt-leak guard) always run offline.

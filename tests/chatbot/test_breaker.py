@@ -11,6 +11,7 @@ import time
 import pytest
 
 from chatbot.routing.breaker import Decision, State, breaker_for
+from chatbot.routing.selectors import endpoint_breaker_key
 from chatbot.services import reply_generate
 from conversations import services as conversation_services
 from tests.factories import ConversationFactory
@@ -157,7 +158,7 @@ def test_every_endpoint_open_fails_at_once(breaker_settings, llm_stub, customer)
     assert reply_generate(reply_id=pending_reply(customer=customer).id).status == "completed"
     llm_stub.reset()
     for ep in (a, b):
-        circuit = breaker_for(f"endpoint:{ep.pk}")
+        circuit = breaker_for(endpoint_breaker_key(ep.pk))
         for _ in range(3):
             circuit.record_failure(probe=False)
 

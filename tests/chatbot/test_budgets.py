@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import ModelPreference
+from accounts.selectors import model_preference_resolve
 from chatbot import budgets
 from chatbot.models import ProviderCall
 from chatbot.services import reply_generate
@@ -72,6 +73,10 @@ def test_money_budget(settings):
     assert response.status_code == 429 and response.json()["error"]["code"] == "budget_exceeded"
 
 
+def budget_of_user(user) -> budgets.Budget:
+    return budgets.budget_of(model_preference_resolve(user_id=user.pk))
+
+
 def test_blank_means_the_settings_default_and_zero_means_unlimited(settings):
     settings.BUDGET_MONTHLY_TOKENS = 100
     settings.BUDGET_MONTHLY_COST = ""
@@ -81,18 +86,16 @@ def test_blank_means_the_settings_default_and_zero_means_unlimited(settings):
         spend(user, tokens=150)
     assert post(client_for(by_default), ConversationFactory(customer=by_default)).status_code == 429
     assert post(client_for(unlimited), ConversationFactory(customer=unlimited)).status_code == 202
-    assert budgets.budget_for(user_id=by_default.pk) == budgets.Budget(tokens=100, cost=None)
+    assert budget_of_user(by_default) == budgets.Budget(tokens=100, cost=None)
     settings.BUDGET_MONTHLY_TOKENS = 0
     settings.BUDGET_MONTHLY_COST = "2.5"
-    assert budgets.budget_for(user_id=by_default.pk) == budgets.Budget(
-        tokens=None, cost=Decimal("2.5")
-    )
+    assert budget_of_user(by_default) == budgets.Budget(tokens=None, cost=Decimal("2.5"))
 
 
 def test_unlimited_customers_cost_no_aggregate_query(django_assert_num_queries):
     customer = UserFactory()
     with django_assert_num_queries(1):  # the preference row only
-        budgets.budget_check(user_id=customer.pk)
+        budgets.budget_check(user_id=customer.pk, budget=budget_of_user(customer))
 
 
 def test_a_queued_reply_fails_politely_when_the_budget_ran_out_meanwhile(

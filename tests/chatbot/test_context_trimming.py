@@ -66,7 +66,7 @@ def _input_tokens(request) -> int:
 
 
 def _build(reply):
-    preference = model_preference_resolve(user=reply.conversation.customer)
+    preference = model_preference_resolve(user_id=reply.conversation.customer_id)
     return context_build(reply=reply, preference=preference, model=MODEL), preference
 
 

@@ -154,3 +154,32 @@ class TestSupersedingRule:
         Message.objects.filter(pk=two.reply.id).update(status="failed")
         reply = Message.objects.select_related("reply_to").get(pk=one.reply.id)
         assert superseding_reply_id(reply=reply) is None
+
+
+@pytest.mark.django_db
+def test_a_message_folded_into_a_refused_one_still_gets_its_own_answer(
+    settings, use_llm_stub, django_capture_on_commit_callbacks
+):
+    from chatbot.services import reply_generate
+    from conversations import services
+
+    settings.CHAT_DEBOUNCE_SECONDS = WINDOW
+    settings.MODERATION_BLOCKED_TERMS = ["forbidden-word"]
+    use_llm_stub.default = Reply(text="Your order ships today.")
+    conversation = ConversationFactory()
+    with django_capture_on_commit_callbacks(execute=False):  # both queued, neither run yet
+        first = services.message_send(conversation=conversation, content="where is my order?")
+        blocked = services.message_send(conversation=conversation, content="forbidden-word!")
+    reply_generate(reply_id=first.reply.id)  # folds into the later, not yet moderated, one
+    assert Message.objects.get(pk=first.reply.id).merged_into_id == blocked.reply.id
+
+    with django_capture_on_commit_callbacks(execute=True):  # the re-dispatch runs eagerly
+        reply_generate(reply_id=blocked.reply.id)  # refused: the first is sent back
+
+    answered = Message.objects.get(pk=first.reply.id)
+    assert (answered.status, answered.merged_into_id) == ("completed", None)
+    assert answered.content == "Your order ships today."
+    assert len(use_llm_stub.requests) == 1
+    assert "forbidden-word" not in str(use_llm_stub.requests[0].messages)
+    refusal = Message.objects.get(pk=blocked.reply.id)
+    assert refusal.content == settings.MODERATION_REFUSAL_TEXT

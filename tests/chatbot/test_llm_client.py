@@ -2,7 +2,7 @@
 
 import pytest
 
-from chatbot.llm import ChatMessage, ChatRequest, LLMError, OfflineResponder, get_provider
+from chatbot.llm import ChatMessage, ChatRequest, LLMError, OfflineResponder
 from chatbot.llm.openai_provider import OpenAIProvider
 from tests.stub_llm import CutStream, Error, Hang, MalformedJSON, Reply, Reset
 
@@ -13,7 +13,6 @@ def _provider(stub, read_timeout=2.0) -> OpenAIProvider:
         api_key="sk-test",
         connect_timeout=1,
         read_timeout=read_timeout,
-        max_retries=0,
     )
 
 
@@ -73,9 +72,23 @@ def test_a_hang_times_out(llm_stub):
     assert caught.value.code == "timeout"
 
 
+def _settings_provider():
+    """The provider the router picks from settings when the catalogue is empty."""
+    from accounts.selectors import ResolvedPreference
+    from chatbot.routing.router import _provider
+    from chatbot.routing.selectors import route_plan
+
+    preference = ResolvedPreference(
+        model="gpt-test", fallback_models=(), temperature=0, max_tokens=10, language="", persona=""
+    )
+    (hop,) = route_plan(customer=None, preference=preference)
+    return _provider(hop)
+
+
+@pytest.mark.django_db
 def test_offline_responder_is_used_without_configuration(settings):
     settings.OPENAI_API_KEY = settings.OPENAI_BASE_URL = ""
-    provider = get_provider()
+    provider = _settings_provider()
     assert isinstance(provider, OfflineResponder)
     deltas = []
     completion = provider.stream(REQUEST, deltas.append)
@@ -83,6 +96,7 @@ def test_offline_responder_is_used_without_configuration(settings):
     assert "hello?" in completion.text and "offline" in completion.text
 
 
+@pytest.mark.django_db
 def test_configured_base_url_selects_the_openai_provider(settings, llm_stub):
     settings.OPENAI_BASE_URL = llm_stub.base_url
-    assert isinstance(get_provider(), OpenAIProvider)
+    assert isinstance(_settings_provider(), OpenAIProvider)

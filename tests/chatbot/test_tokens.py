@@ -95,7 +95,19 @@ def test_encodings_we_do_not_ship_are_estimated_not_downloaded(fresh_tokens, no_
 
 
 @pytest.mark.django_db
-def test_each_message_is_counted_once_when_written(use_llm_stub, send_now):
+def test_each_message_is_counted_once_when_written(use_llm_stub, send_now, monkeypatch):
+    counted: list[str] = []
+
+    def spy(text, model):
+        counted.append(text)
+        return count_tokens(text, model)
+
+    # Every place that may count a message's text (where it is written, and trimming).
+    import chatbot.trimming
+    import conversations.limits
+
+    for module in (tokens, conversations.limits, chatbot.trimming):
+        monkeypatch.setattr(module, "count_tokens", spy)
     conversation = ConversationFactory()
     ModelPreference.objects.create(user=conversation.customer, model="gpt-4o-mini")
     use_llm_stub.script(Reply(text="Your parcel ships tomorrow.", chunks=3))
@@ -109,3 +121,7 @@ def test_each_message_is_counted_once_when_written(use_llm_stub, send_now):
     )
     assert reply.token_count == count_tokens("Your parcel ships tomorrow.", "gpt-4o-mini").tokens
     assert reply.token_count_estimated is False
+    # A second turn builds its context from the stored counts: nothing is counted again.
+    send_now(conversation, "And the tracking number?")
+    assert counted.count("Where is my parcel?") == 1
+    assert counted.count("Your parcel ships tomorrow.") == 1

@@ -36,7 +36,7 @@ def rates(settings):
 @pytest.fixture
 def queued_only(monkeypatch):
     """Replies stay pending (no task runs), as while a worker is busy."""
-    monkeypatch.setattr(services, "_enqueue_reply", lambda _reply_id: None)
+    monkeypatch.setattr(services, "_enqueue_reply", lambda *_args, **_kwargs: None)
 
 
 def post(client, conversation, content="Hello?"):
@@ -90,26 +90,17 @@ def test_rate_limit_is_shared_between_processes_through_redis(rates, queued_only
     assert_429(post(client_for(customer), conversation), "rate_limited")
 
 
-def test_widget_session_creation_is_limited_per_ip_with_retry_after(api_client, widget_key):
-    from accounts.api import WidgetSessionThrottle
-
-    # Its rates are read when the class is defined: set them on the class for this test.
-    WidgetSessionThrottle.THROTTLE_RATES = {
-        **WidgetSessionThrottle.THROTTLE_RATES,
-        "widget_session": "2/minute",
-    }
-    try:
-        codes = [
-            api_client.post(
-                "/api/v1/widget/sessions/",
-                {"widget_key": widget_key.public_key},
-                format="json",
-                HTTP_ORIGIN="https://shop.example.com",
-            )
-            for _ in range(3)
-        ]
-    finally:
-        del WidgetSessionThrottle.THROTTLE_RATES
+def test_widget_session_creation_is_limited_per_ip_with_retry_after(api_client, widget_key, rates):
+    rates(widget_session="2/minute")
+    codes = [
+        api_client.post(
+            "/api/v1/widget/sessions/",
+            {"widget_key": widget_key.public_key},
+            format="json",
+            HTTP_ORIGIN="https://shop.example.com",
+        )
+        for _ in range(3)
+    ]
     assert [r.status_code for r in codes[:2]] == [201, 201]
     assert_429(codes[2], "rate_limited")
 

@@ -88,6 +88,8 @@ class TestService:
         assert conversation.status == "closed"
         assert message.content == ANONYMISED_PLACEHOLDER and message.client_message_id is None
         assert message.prompt_tokens == 12  # the figures stay
+        call = ProviderCall.objects.get()
+        assert call.reply_id is None and call.prompt_tokens == 12  # no way back to the person
         assert flag.note == "" and flag.categories == ["pii"]
         assert customer.conversations.count() == 0
         # Already anonymised: the next run has nothing to do.
