@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from chatbot.privacy.admin import audit_preference_formset, erase_user_data, export_user_data
+
 from .models import ApiToken, ModelPreference, User, WidgetKey
-from .privacy_admin import audit_preference_formset, erase_user_data, export_user_data
 from .spend_admin import MonthSpendAdminMixin, budget_summary
 
 

@@ -3,7 +3,7 @@ from rest_framework import status, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from chatbot.throttling import WidgetSessionThrottle
+from chatbot.platform.throttling import WidgetSessionThrottle
 
 from .serializers import WidgetSessionCreateSerializer, WidgetSessionSerializer
 from .services import visitor_session_create

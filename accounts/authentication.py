@@ -1,13 +1,9 @@
 from rest_framework import authentication, exceptions
 
+from .errors import OriginNotAllowed
 from .models import ApiToken
 from .selectors import api_token_lookup
-
-
-class OriginNotAllowed(exceptions.APIException):
-    status_code = 403
-    default_detail = "This widget may not be used from this site."
-    default_code = "origin_not_allowed"
+from .services import api_token_touch
 
 
 def bearer_token_check(*, raw_token: str, origin: str | None) -> ApiToken:
@@ -19,7 +15,8 @@ def bearer_token_check(*, raw_token: str, origin: str | None) -> ApiToken:
         raise exceptions.AuthenticationFailed("Invalid or expired token.")
     # A widget token works only from the sites its key allows (browsers send Origin).
     if token.widget_key and not token.widget_key.allows_origin(origin):
-        raise OriginNotAllowed
+        raise OriginNotAllowed("This widget may not be used from this site.")
+    api_token_touch(token=token)
     return token
 
 

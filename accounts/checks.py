@@ -4,7 +4,7 @@ keys, identity secrets, passwords beyond Django's own masked widget)."""
 from django.contrib import admin
 from django.core.checks import Error, register
 
-from .privacy_selectors import SECRET_FIELD
+from chatbot.platform.crypto import SECRET_FIELD
 
 # Django's UserAdmin shows `password` through a read-only widget that masks the hash.
 _ALLOWED = {("accounts.user", "password")}

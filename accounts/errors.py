@@ -1,4 +1,4 @@
-from chatbot.exceptions import ApplicationError
+from chatbot.platform.errors import ApplicationError
 
 
 class WidgetKeyInvalid(ApplicationError):

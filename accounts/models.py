@@ -49,7 +49,7 @@ class ModelPreference(models.Model):
         related_name="+",
         help_text="Catalogue models this user may be given. Empty: any.",
     )
-    # Monthly budgets (chatbot.budgets): blank = the settings default, 0 = unlimited.
+    # Monthly budgets (chatbot.cost.budgets): blank = the settings default, 0 = unlimited.
     monthly_token_budget = models.PositiveBigIntegerField(
         null=True,
         blank=True,
@@ -89,7 +89,7 @@ class WidgetKey(models.Model):
         "Empty: any origin (development only).",
     )
     is_active = models.BooleanField(default=True)
-    # HMAC key for identity verification, encrypted at rest (chatbot.crypto); shown once.
+    # HMAC key for identity verification, encrypted at rest (chatbot.platform.crypto); shown once.
     identity_secret_encrypted = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -101,6 +101,7 @@ class WidgetKey(models.Model):
         return bool(self.identity_secret_encrypted)
 
     def allows_origin(self, origin: str | None) -> bool:
+        """No list allows every site; no Origin header (not a browser) is not refused here."""
         if not self.allowed_origins or origin is None:
             return True
         return origin.rstrip("/") in {o.rstrip("/") for o in self.allowed_origins}

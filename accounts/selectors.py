@@ -1,7 +1,9 @@
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
 
 from .models import ApiToken, ModelPreference, WidgetKey
 
@@ -16,7 +18,7 @@ class ResolvedPreference:
     max_tokens: int
     language: str
     persona: str
-    # As stored (blank = the settings default, 0 = unlimited): chatbot.budgets resolves them.
+    # As stored (blank = the settings default, 0 = unlimited): chatbot.cost.budgets resolves them.
     monthly_token_budget: int | None = None
     monthly_cost_budget: Decimal | None = None
 
@@ -43,8 +45,6 @@ def model_preference_resolve(*, user_id) -> ResolvedPreference:
 
 def api_token_lookup(*, raw_token: str) -> ApiToken | None:
     """The live token for a raw bearer string, or None (unknown, expired, user inactive)."""
-    from django.utils import timezone
-
     token = (
         ApiToken.objects.select_related("user", "widget_key")
         .filter(token_hash=ApiToken.hash(raw_token))
@@ -52,7 +52,13 @@ def api_token_lookup(*, raw_token: str) -> ApiToken | None:
     )
     if token is None or not token.user.is_active:
         return None
-    if token.expires_at and token.expires_at <= timezone.now():
+    if token.widget_key and not token.widget_key.is_active:
+        return None  # turning a widget key off revokes its visitors' tokens at once
+    now = timezone.now()
+    if token.expires_at and token.expires_at <= now:
+        return None
+    idle = settings.API_TOKEN_IDLE_TIMEOUT_SECONDS
+    if idle and (token.last_used_at or token.created_at) <= now - timedelta(seconds=idle):
         return None
     return token
 
@@ -61,9 +67,5 @@ def origin_allowed_by_any_widget_key(*, origin: str) -> bool:
     """For CORS preflights, which carry no credentials: is this origin any key's site?
 
     The real request is then checked against its own token's key (authentication)."""
-    for allowed in WidgetKey.objects.filter(is_active=True).values_list(
-        "allowed_origins", flat=True
-    ):
-        if not allowed or origin.rstrip("/") in {o.rstrip("/") for o in allowed}:
-            return True
-    return False
+    origins = WidgetKey.objects.filter(is_active=True).values_list("allowed_origins", flat=True)
+    return any(WidgetKey(allowed_origins=allowed).allows_origin(origin) for allowed in origins)

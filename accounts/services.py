@@ -3,10 +3,14 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
-from chatbot import crypto
+from chatbot.platform import crypto
 
 from .errors import IdentityInvalid, OriginNotAllowed, WidgetKeyInvalid
 from .models import ApiToken, User, WidgetKey
@@ -27,6 +31,19 @@ def api_token_create(*, user: User, widget_key: WidgetKey | None = None) -> str:
     raw = ApiToken.generate()
     ApiToken.objects.create(user=user, widget_key=widget_key, token_hash=ApiToken.hash(raw))
     return raw
+
+
+def api_token_touch(*, token: ApiToken) -> None:
+    """Record that the token was used: at most one write per API_TOKEN_TOUCH_SECONDS, so
+    busy tokens don't write on every request (the idle timeout needs no finer grain)."""
+    now = timezone.now()
+    due = now - timedelta(seconds=settings.API_TOKEN_TOUCH_SECONDS)
+    if token.last_used_at and token.last_used_at > due:
+        return
+    ApiToken.objects.filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=due)
+    ).update(last_used_at=now)
+    token.last_used_at = now
 
 
 def widget_key_rotate_identity_secret(*, widget_key: WidgetKey) -> str:

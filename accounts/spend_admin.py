@@ -1,11 +1,11 @@
 """This month's spend per user in the admin (list column and a read-only field).
 
-Both come from `chatbot.budgets.spend_annotations`: subqueries in the same SQL statement
+Both come from `chatbot.cost.budgets.spend_annotations`: subqueries in the same SQL statement
 as the users, so the user list costs one query however many users it shows."""
 
 from django.contrib import admin
 
-from chatbot.budgets import budget_resolve, spend_annotations
+from chatbot.cost.budgets import budget_resolve, spend_annotations
 
 
 class MonthSpendAdminMixin:

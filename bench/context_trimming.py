@@ -4,7 +4,7 @@ cost in time next to a direct SDK call of the same stub?
     .venv/bin/python bench/context_trimming.py [--turns 50] [--ttft 0.03]
 
 Plays a scripted 50-turn conversation through the real code path: `message_send` stores
-the message and (Celery in eager mode) runs `reply_generate` -> `chatbot.context.
+the message and (Celery in eager mode) runs `reply_generate` -> `chatbot.prompt.context.
 context_build` (token-budget trimming) -> the real `openai` SDK, streaming from the
 OpenAI-compatible stub server (`tests.stub_llm.StubLLMServer`, started in-process on
 loopback). Storage is a throw-away SQLite file (no services needed; migrations run first);
@@ -85,8 +85,8 @@ def play(stub, *, turns: int, ttft: float, seed: int = 4) -> dict:
     from accounts.models import User
     from chatbot.llm import ChatMessage, ChatRequest
     from chatbot.llm.openai_provider import OpenAIProvider
-    from chatbot.tokens import TOKENS_REPLY_PRIMING, count_tokens, message_tokens
-    from conversations import services
+    from chatbot.prompt.tokens import TOKENS_REPLY_PRIMING, count_tokens, message_tokens
+    from chatbot.replies.turn import turn_start
     from conversations.models import Conversation, Message
     from tests.stub_llm import Reply
 
@@ -107,9 +107,7 @@ def play(stub, *, turns: int, ttft: float, seed: int = 4) -> dict:
         stub.script(reply)
         before = len(stub.requests)
         started = time.perf_counter()
-        result = services.message_send(
-            conversation=conversation, content=sentence(rng, rng.randint(8, 60))
-        )
+        result = turn_start(conversation=conversation, content=sentence(rng, rng.randint(8, 60)))
         ours.append(time.perf_counter() - started)
         done = Message.objects.get(pk=result.reply.id)
         assert done.status == "completed", (done.status, done.error_code)

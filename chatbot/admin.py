@@ -1,8 +1,8 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.urls import reverse
-from django.utils.html import format_html
+
+from conversations.admin import transcript_link
 
 from .models import LLMEndpoint, LLMModel, ProviderCall
 from .routing.breaker import breaker_for
@@ -159,8 +159,7 @@ class ProviderCallAdmin(admin.ModelAdmin):
     def transcript(self, obj):
         if obj.reply is None:
             return "-"
-        url = reverse("admin:conversations_conversation_change", args=[obj.reply.conversation_id])
-        return format_html('<a href="{}#msg-{}">open transcript</a>', url, obj.reply_id)
+        return transcript_link(conversation_id=obj.reply.conversation_id, message_id=obj.reply_id)
 
     def has_add_permission(self, request):
         return False

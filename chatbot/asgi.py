@@ -11,8 +11,8 @@ application = get_asgi_application()
 # (imported lazily by the post-commit enqueue), the URL resolver, the tokenizer.
 from django.urls import get_resolver  # noqa: E402
 
-import chatbot.tasks  # noqa: E402, F401
-from chatbot.tokens import tokenizer_warm_up  # noqa: E402
+import chatbot.replies.tasks  # noqa: E402, F401
+from chatbot.prompt.tokens import tokenizer_warm_up  # noqa: E402
 
 get_resolver().url_patterns  # noqa: B018 - builds the resolver
 tokenizer_warm_up()

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from . import crypto
+from .platform import crypto
 
 
 class LLMEndpoint(models.Model):
@@ -23,7 +23,8 @@ class LLMEndpoint(models.Model):
         blank=True,
         help_text="e.g. http://ollama:11434/v1 — blank means api.openai.com.",
     )
-    # Fernet token (chatbot.crypto); never the key itself. Set through llm_endpoint_set_api_key.
+    # Fernet token (chatbot.platform.crypto); never the key itself.
+    # Set through llm_endpoint_set_api_key.
     api_key_encrypted = models.TextField(blank=True, default="", editable=False)
     connect_timeout = models.FloatField(
         default=5.0, validators=[MinValueValidator(0.1)], help_text="Seconds to open a connection."

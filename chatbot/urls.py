@@ -6,12 +6,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import WidgetSessionViewSet
-from accounts.privacy_api import MeEraseView, MeExportView
+from chatbot.privacy.api import MeEraseView, MeExportView
 from conversations.api import ConversationViewSet
 from conversations.sse import conversation_events
 
 from . import views
-from .exceptions import json_or_default
+from .platform.errors import json_or_default
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False

@@ -4,8 +4,8 @@ from django.shortcuts import render
 
 from accounts.models import WidgetKey
 
-from .exceptions import error_body
 from .llm import llm_configured
+from .platform.errors import error_body
 
 
 def home(request):

@@ -4,11 +4,21 @@ from django.contrib import admin
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, TextField
 from django.db.models.functions import Cast
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.audit import audit_event_record
 from accounts.models import AuditEvent
+from chatbot.moderation.policy import known_categories
+from chatbot.moderation.services import moderation_flags_review
 
 from .models import Conversation, Message, ModerationFlag
+
+
+def transcript_link(*, conversation_id, message_id) -> str:
+    """A link to the transcript, scrolled to one message (admin pages of any app use it)."""
+    url = reverse("admin:conversations_conversation_change", args=[conversation_id])
+    return format_html('<a href="{}#msg-{}">open transcript</a>', url, message_id)
 
 
 class HasOpenFlagsFilter(admin.SimpleListFilter):
@@ -98,8 +108,6 @@ class FlagCategoryFilter(admin.SimpleListFilter):
     parameter_name = "category"
 
     def lookups(self, request, model_admin):
-        from chatbot.moderation.policy import known_categories
-
         return [(c, c) for c in known_categories()]
 
     def queryset(self, request, queryset):
@@ -155,15 +163,11 @@ class ModerationFlagAdmin(admin.ModelAdmin):
 
     @admin.display(description="Conversation")
     def message_link(self, obj):
-        from django.urls import reverse
-        from django.utils.html import format_html
-
-        url = reverse("admin:conversations_conversation_change", args=[obj.message.conversation_id])
-        return format_html('<a href="{}#msg-{}">open transcript</a>', url, obj.message_id)
+        return transcript_link(
+            conversation_id=obj.message.conversation_id, message_id=obj.message_id
+        )
 
     def _review(self, request, queryset, status):
-        from chatbot.moderation.services import moderation_flags_review
-
         count = moderation_flags_review(flags=queryset, reviewer=request.user, status=status)
         self.message_user(request, f"{count} flag(s) marked {status}.")
 
@@ -180,12 +184,13 @@ class ModerationFlagAdmin(admin.ModelAdmin):
         self._review(request, queryset, ModerationFlag.ReviewStatus.OPEN)
 
     def save_model(self, request, obj, form, change):
-        # A decision taken in the form is recorded like a bulk one: who, when.
-        from chatbot.moderation.services import moderation_flags_review
-
-        super().save_model(request, obj, form, change)
-        if "review_status" in form.changed_data:
-            moderation_flags_review(flags=[obj.pk], reviewer=request.user, status=obj.review_status)
+        if "review_status" not in form.changed_data:  # only the note changed
+            super().save_model(request, obj, form, change)
+            return
+        # A decision taken in the form is recorded like a bulk one (who, when): one write.
+        moderation_flags_review(
+            flags=[obj.pk], reviewer=request.user, status=obj.review_status, note=obj.note
+        )
 
     def has_add_permission(self, request):
         return False

@@ -6,7 +6,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from chatbot.throttling import CustomerWriteThrottle, WidgetKeyWriteThrottle
+from chatbot.platform.throttling import CustomerWriteThrottle, WidgetKeyWriteThrottle
+from chatbot.replies.turn import turn_start
 
 from . import selectors, services
 from .models import Conversation
@@ -92,7 +93,7 @@ class ConversationViewSet(
     def _send(self, request, conversation: Conversation) -> Response:
         params = MessageCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        result = services.message_send(
+        result = turn_start(
             conversation=conversation,
             content=params.validated_data["content"],
             client_message_id=params.validated_data.get("client_message_id"),

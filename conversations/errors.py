@@ -1,6 +1,6 @@
 """Machine-readable error codes of the conversations app (mapped to the API shape)."""
 
-from chatbot.exceptions import ApplicationError
+from chatbot.platform.errors import ApplicationError
 
 
 class ConversationError(ApplicationError):

@@ -80,7 +80,7 @@ class Message(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     # Why this model answered (chatbot.routing), e.g. "fallback after rate_limited on gpt-x".
     route_reason = models.CharField(max_length=300, blank=True)
-    # Cost control (chatbot.tokens, docs/cost-control.md): this message's content in tokens,
+    # Cost control (chatbot.prompt.tokens, docs/cost-control.md): this message's content in tokens,
     # counted once when written; estimated when the model's own tokenizer was not available.
     token_count = models.PositiveIntegerField(null=True, blank=True)
     token_count_estimated = models.BooleanField(default=False)
@@ -91,7 +91,7 @@ class Message(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    # Work bookkeeping for replies: who holds the reply and until when (see chatbot.services).
+    # Work bookkeeping for replies: who holds the reply and until when (chatbot.replies.lifecycle).
     attempts = models.PositiveSmallIntegerField(default=0)
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True)

@@ -13,10 +13,6 @@ def conversation_list(*, customer: User) -> QuerySet[Conversation]:
     )
 
 
-def conversation_get(*, customer: User, conversation_id) -> Conversation | None:
-    return conversation_list(customer=customer).filter(pk=conversation_id).first()
-
-
 def message_list(
     *, conversation: Conversation, after: Message | None = None, limit: int = 100
 ) -> list[Message]:

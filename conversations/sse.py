@@ -19,8 +19,8 @@ from redis.exceptions import RedisError
 from rest_framework import exceptions
 
 from accounts.authentication import bearer_token_check, parse_bearer
-from chatbot.events import get_event_bus, valid_event_id
-from chatbot.exceptions import error_body
+from chatbot.platform.errors import ApplicationError, error_body
+from chatbot.platform.event_bus import get_event_bus, valid_event_id
 
 from .models import Conversation
 
@@ -49,6 +49,8 @@ async def _customer(request):
     except exceptions.APIException as exc:
         code = getattr(exc.detail, "code", None) or exc.default_code
         raise _Refused(exc.status_code, code, str(exc.detail)) from exc
+    except ApplicationError as exc:
+        raise _Refused(exc.status_code, exc.code, exc.message) from exc
     user = await request.auser()
     if user.is_authenticated:
         return user

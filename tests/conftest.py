@@ -10,6 +10,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create, widget_key_create
+from chatbot.replies.turn import turn_start
 from tests.factories import UserFactory, VisitorFactory
 from tests.stub_llm import StubLLMServer
 from tests.workers import ROOT, WorkerProcess, database_url
@@ -173,10 +174,9 @@ def asgi_server(start_worker, worker_env, artifacts_dir):
 @pytest.fixture
 def send_now(django_capture_on_commit_callbacks):
     """message_send with its on-commit work (the eager reply task) run at once."""
-    from conversations import services
 
     def send(conversation, content, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
-            return services.message_send(conversation=conversation, content=content, **kwargs)
+            return turn_start(conversation=conversation, content=content, **kwargs)
 
     return send

@@ -1,6 +1,7 @@
 import factory
 
 from accounts.models import ModelPreference, User, WidgetKey
+from chatbot.models import ProviderCall
 from conversations.models import Conversation, Message
 
 
@@ -47,3 +48,16 @@ class MessageFactory(factory.django.DjangoModelFactory):
     role = Message.Role.USER
     content = factory.Sequence(lambda n: f"Question number {n}?")
     status = Message.Status.COMPLETED
+
+
+class ProviderCallFactory(factory.django.DjangoModelFactory):
+    """A ledger row: one successful attempt, unless told otherwise."""
+
+    class Meta:
+        model = ProviderCall
+
+    model = "gpt-4o-mini"
+    attempt = 1
+    outcome = ProviderCall.Outcome.SUCCESS
+    prompt_tokens = 10
+    completion_tokens = 3

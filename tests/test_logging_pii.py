@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from chatbot.logging import PIIMaskingFilter, body_for_log, mask_sensitive
+from chatbot.moderation.log_masking import PIIMaskingFilter, body_for_log, mask_sensitive
 
 PII = "jane.doe@example.com +86 138 0013 8000 4111 1111 1111 1111 11010519491231002X"
 

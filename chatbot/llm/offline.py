@@ -3,7 +3,7 @@
 import re
 import time
 
-from .types import ChatRequest, Completion, DeltaCallback
+from .types import ChatRequest, Completion, DeltaCallback, estimate_tokens
 
 OFFLINE_MODEL = "offline-responder"
 
@@ -37,8 +37,6 @@ class OfflineResponder:
             if self.word_delay:
                 time.sleep(self.word_delay)
             on_delta(word)
-        from chatbot.tokens import estimate_tokens  # no model: no tokenizer to be exact with
-
         return Completion(
             text=text,
             model=OFFLINE_MODEL,

@@ -167,7 +167,6 @@ class OpenAIProvider:
                 error = LLMError(
                     "stream_interrupted", "The model's answer was cut off.", retryable=True
                 )
-            error.partial_text = "".join(pieces)
             raise error from exc
         if finish_reason is None:
             # The connection ended without the model saying it was done: a cut stream.
@@ -175,7 +174,6 @@ class OpenAIProvider:
                 "stream_interrupted",
                 "The model's answer was cut off.",
                 retryable=True,
-                partial_text="".join(pieces),
             )
         return Completion(
             text="".join(pieces),

@@ -1,7 +1,8 @@
 """Plain data the rest of the code sees; nothing here knows about the openai SDK."""
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -41,7 +42,6 @@ class LLMError(Exception):
     retryable: bool = False
     status: int | None = None
     retry_after: float | None = None
-    partial_text: str = field(default="")
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}" if self.message else self.code
@@ -66,3 +66,8 @@ class ModerationResult:
     categories: list[str]  # the flagged categories, in the provider's names
     scores: dict[str, float]  # highest score per category over all texts
     model: str
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens by rule of thumb (4 characters each), where no tokenizer knows the model."""
+    return math.ceil(len(text) / 4)

@@ -23,6 +23,23 @@ BLOCKED_PATTERN = "blocked_pattern"
 PROMPT_LEAK = "prompt_leak"
 MODERATION_UNAVAILABLE = "moderation_unavailable"
 
+# The provider's (OpenAI's omni-moderation) categories.
+PROVIDER_CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/instructions",
+    "self-harm/intent",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
+
 DEFAULT_POLICY: dict[str, str] = {
     "pii": FLAG,
     "injection": FLAG,
@@ -30,7 +47,7 @@ DEFAULT_POLICY: dict[str, str] = {
     BLOCKED_PATTERN: BLOCK,
     PROMPT_LEAK: BLOCK,
     MODERATION_UNAVAILABLE: BLOCK,  # only raised when MODERATION_PROVIDER_FAIL_MODE=closed
-    # The provider's (OpenAI's omni-moderation) categories.
+    # The provider's categories: the severe ones block, the rest (and anything new) flag.
     "sexual/minors": BLOCK,
     "violence/graphic": BLOCK,
     "self-harm/instructions": BLOCK,
@@ -82,23 +99,8 @@ def known_categories() -> list[str]:
     """Every category a flag may carry that we know of (for the admin's filter)."""
     from . import detectors
 
-    provider = [
-        "harassment",
-        "harassment/threatening",
-        "hate",
-        "hate/threatening",
-        "illicit",
-        "illicit/violent",
-        "self-harm",
-        "self-harm/instructions",
-        "self-harm/intent",
-        "sexual",
-        "sexual/minors",
-        "violence",
-        "violence/graphic",
-    ]
     local = [
-        *provider,
+        *PROVIDER_CATEGORIES,
         detectors.PII_EMAIL,
         detectors.PII_PHONE,
         detectors.PII_CARD,

@@ -1,22 +1,20 @@
-"""Writes of the moderation layer: flags on messages, refusals, replaced replies, reviews."""
+"""Writes of the moderation layer: flags on messages and their review. (Refusing or replacing
+a reply is a reply-lifecycle write: chatbot.replies.lifecycle.)"""
 
 import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from chatbot.logging import body_for_log
-from conversations import services as conversation_services
 from conversations.models import Message, ModerationFlag
 
 from . import policy
-from .engine import INPUT, OUTPUT, Hit, Verdict, text_check
-from .stream import OutputBlocked
+from .engine import INPUT, Hit, Verdict, text_check
+from .log_masking import body_for_log
 
 _ACTION_FOR_FLAG = {
     policy.FLAG: ModerationFlag.Action.FLAGGED,
@@ -81,47 +79,6 @@ def message_moderate(*, message: Message, recheck: bool = True) -> Verdict:
             body_for_log(message.content),
         )
     return verdict
-
-
-def reply_refuse(*, claimed: conversation_services.ClaimedReply) -> bool:
-    """Answer a blocked message with the polite refusal, without calling any model."""
-    return conversation_services.reply_complete(
-        claimed=claimed,
-        content=settings.MODERATION_REFUSAL_TEXT,
-        model="",
-        prompt_tokens=None,
-        completion_tokens=None,
-        latency_ms=0,
-    )
-
-
-def reply_replace_blocked(
-    *,
-    claimed: conversation_services.ClaimedReply,
-    blocked: OutputBlocked,
-    model: str,
-    latency_ms: int,
-) -> bool:
-    """Store the safe text instead of a reply that tripped a block rule; keep the original
-    (as far as it got) on the flag for the reviewer."""
-    finished = conversation_services.reply_complete(
-        claimed=claimed,
-        content=settings.MODERATION_OUTPUT_REPLACEMENT_TEXT,
-        model=model,
-        prompt_tokens=None,
-        completion_tokens=None,
-        latency_ms=latency_ms,
-    )
-    if finished:
-        moderation_flags_record(
-            message=claimed.reply, source=OUTPUT, verdict=blocked.verdict, excerpt=blocked.text
-        )
-        logger.info(
-            "reply %s replaced: blocked by %s",
-            claimed.reply.id,
-            ", ".join(sorted({h.rule for h in blocked.verdict.hits if h.action == policy.BLOCK})),
-        )
-    return finished
 
 
 def moderation_flags_review(

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from ..crypto import DecryptionError
 from ..llm import ChatRequest, Completion, LLMError, LLMProvider, OfflineResponder
 from ..llm.openai_provider import OpenAIProvider  # at import: pool processes fork with it
 from ..models import ProviderCall
+from ..platform.crypto import DecryptionError
 from .breaker import Decision, breaker_for
 from .selectors import Hop
 from .services import provider_call_create

@@ -3,8 +3,8 @@
 import uuid
 from decimal import Decimal
 
-from .. import crypto
 from ..models import LLMEndpoint, ProviderCall
+from ..platform import crypto
 from .selectors import Hop
 
 

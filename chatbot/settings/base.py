@@ -20,7 +20,7 @@ if env.bool("DJANGO_READ_DOT_ENV", default=True) and (BASE_DIR / ".env").exists(
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # The development default is deliberately unusable in production (see production.py).
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
-# Encrypts secrets stored in the database (see chatbot/crypto.py). Defaults to one derived
+# Encrypts secrets stored in the database (see chatbot/platform/crypto.py). Defaults to one derived
 # from SECRET_KEY for development; set it explicitly in production and keep it stable.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="") or f"derived:{SECRET_KEY}"
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
@@ -46,7 +46,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "chatbot.middleware.ApiBodySizeLimitMiddleware",
+    "chatbot.platform.middleware.ApiBodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -142,13 +142,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "chatbot.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "chatbot.platform.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "widget_session": env.str("RATE_LIMIT_WIDGET_SESSIONS", default="30/minute"),
         # Per user, for /api/v1/me/export/ and /me/erase/.
         "privacy": env.str("PRIVACY_RATE_LIMIT", default="30/hour"),
-        # Writes (sending messages, creating conversations); see chatbot/throttling.py.
+        # Writes (sending messages, creating conversations); see chatbot/platform/throttling.py.
         "chat_user": env.str("RATE_LIMIT_USER", default="30/minute"),
         "chat_widget_key": env.str("RATE_LIMIT_WIDGET_KEY", default="600/minute"),
     },
@@ -177,6 +177,10 @@ CORS_PREFLIGHT_MAX_AGE = 600
 
 # Requests to /api/ larger than this are refused with 413 before they are parsed.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+# Bearer tokens (widget visitors' included) stop working after this long unused (0: never);
+# last use is recorded at most once per API_TOKEN_TOUCH_SECONDS.
+API_TOKEN_IDLE_TIMEOUT_SECONDS = env.int("API_TOKEN_IDLE_TIMEOUT_SECONDS", default=30 * 24 * 3600)
+API_TOKEN_TOUCH_SECONDS = env.int("API_TOKEN_TOUCH_SECONDS", default=300)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, 2_621_440)
 
 # --- Chat ---------------------------------------------------------------------------------
@@ -283,7 +287,7 @@ RETENTION_INTERVAL_SECONDS = env.float("RETENTION_INTERVAL_SECONDS", default=360
 # Dotted paths called after an erasure as f(customer_id=..., conversation_ids=[...]), for
 # stores outside Postgres (e.g. a response cache keyed by customer).
 PRIVACY_ERASURE_HOOKS = env.list(
-    "PRIVACY_ERASURE_HOOKS", default=["chatbot.response_cache.response_cache_forget_customer"]
+    "PRIVACY_ERASURE_HOOKS", default=["chatbot.cost.response_cache.response_cache_forget_customer"]
 )
 
 # --- Moderation and PII care (docs/moderation.md) -----------------------------------------
@@ -363,14 +367,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
         "CELERY_VISIBILITY_TIMEOUT", default=max(3600, CELERY_TASK_TIME_LIMIT * 4)
     ),
 }
+# Task modules live with the concern they serve, not in one chatbot/tasks.py.
+CELERY_IMPORTS = ["chatbot.replies.tasks", "chatbot.privacy.tasks"]
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="chatdesk")
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-replies": {
-        "task": "chatbot.sweep_stuck_replies",
+        "task": "chatbot.replies_recover_stuck",
         "schedule": REPLY_SWEEP_INTERVAL_SECONDS,
     },
     "apply-retention": {
-        "task": "chatbot.apply_retention",
+        "task": "chatbot.conversations_retention_apply",
         "schedule": RETENTION_INTERVAL_SECONDS,
     },
 }
@@ -381,8 +387,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Masks PII and secrets in every record that reaches the console (chatbot/logging.py).
-    "filters": {"mask_pii": {"()": "chatbot.logging.PIIMaskingFilter"}},
+    # Masks PII and secrets in every record that reaches the console
+    # (chatbot/moderation/log_masking.py).
+    "filters": {"mask_pii": {"()": "chatbot.moderation.log_masking.PIIMaskingFilter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_pii"]}
     },

@@ -6,14 +6,14 @@ import json
 import redis
 from django.conf import settings
 
-from conversations import services
+from chatbot.replies.turn import turn_start
 from conversations.models import Message
 
 
 def turn(conversation, content, capture) -> Message:
     """Send a message and run its reply task eagerly (on commit); return the reply."""
     with capture(execute=True):
-        result = services.message_send(conversation=conversation, content=content)
+        result = turn_start(conversation=conversation, content=content)
     return Message.objects.get(pk=result.reply.id)
 
 

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
+from chatbot.replies.pipeline import reply_generate
+from chatbot.replies.turn import turn_start
 from chatbot.routing.breaker import Decision, State, breaker_for
 from chatbot.routing.selectors import endpoint_breaker_key
-from chatbot.services import reply_generate
-from conversations import services as conversation_services
 from tests.factories import ConversationFactory
 from tests.stub_llm import Error, Reply
 
@@ -185,9 +185,7 @@ WORKER_BREAKER = {
 
 
 def send(content: str):
-    return conversation_services.message_send(
-        conversation=ConversationFactory(), content=content
-    ).reply
+    return turn_start(conversation=ConversationFactory(), content=content).reply
 
 
 @pytest.mark.worker
@@ -257,7 +255,7 @@ def test_two_workers_share_the_circuit_and_send_a_single_probe(
     assert set(contents) <= {"Probe ok.", "Normal."}
 
     handled = {
-        w.name: w.log_path.read_text()[log_start[w.name] :].count("Task chatbot.generate_reply[")
+        w.name: w.log_path.read_text()[log_start[w.name] :].count("Task chatbot.reply_generate[")
         for w in workers
     }
     assert all(handled.values()), handled  # both processes took part

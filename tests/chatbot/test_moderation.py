@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from chatbot.moderation import OutputBlocked, OutputGuard, detectors, policy
 from chatbot.moderation.engine import local_hits, text_check
 from chatbot.moderation.services import message_moderate
+from chatbot.replies.turn import turn_start
 from conversations.models import ModerationFlag
 from tests.chatbot.moderation_helpers import deltas_for, published, turn
 from tests.factories import ConversationFactory, MessageFactory
@@ -390,13 +391,12 @@ def test_provider_failure_fails_closed_when_configured(
 def test_worker_refuses_blocked_input_and_replaces_blocked_output(
     start_worker, worker_env, llm_stub, settings
 ):
-    from conversations import services
-    from tests.chatbot.test_worker import wait_for_reply
+    from tests.chatbot.replies.test_worker import wait_for_reply
 
     worker_env["MODERATION_BLOCKED_TERMS"] = "forbidden-word"
     start_worker()
     conversation = ConversationFactory()
-    first = services.message_send(conversation=conversation, content="say forbidden-word")
+    first = turn_start(conversation=conversation, content="say forbidden-word")
     reply = wait_for_reply(first.reply.id)
     assert reply.content == settings.MODERATION_REFUSAL_TEXT and llm_stub.requests == []
 
@@ -406,7 +406,7 @@ def test_worker_refuses_blocked_input_and_replaces_blocked_output(
             chunks=40,
         )
     )
-    second = services.message_send(conversation=conversation, content="Hello")
+    second = turn_start(conversation=conversation, content="Hello")
     reply = wait_for_reply(second.reply.id)
     assert reply.content == settings.MODERATION_OUTPUT_REPLACEMENT_TEXT
     assert "forbidden" not in "".join(deltas_for(conversation.id, reply.id))

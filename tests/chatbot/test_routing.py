@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import Client
 
 from chatbot.models import LLMEndpoint, ProviderCall
-from chatbot.services import reply_generate
+from chatbot.replies.pipeline import reply_generate
 from tests.conftest import client_for
 from tests.factories import UserFactory
 from tests.stub_llm import CutStream, Error, Hang, Reply

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from chatbot.response_cache import response_cache_stats
+from chatbot.cost.response_cache import response_cache_stats
 
 
 class Command(BaseCommand):

@@ -1,0 +1,107 @@
+"""The live-event contract: every event a conversation's stream carries, and its payload.
+
+The worker publishes these, the SSE view relays them (`GET /conversations/{id}/events/`),
+the widget and the staff inbox read them, and docs/api.md describes them. Nothing else
+spells an event name: publishers call the functions below, so a payload cannot drift.
+
+| event          | payload                                                               |
+|----------------|-----------------------------------------------------------------------|
+| `delta`        | `DeltaPayload`: the next piece of a reply being generated              |
+| `message`      | a message as the API shows it (`MessagePayload`): new, or a reply's end |
+| `status`       | `StatusPayload`: `streaming`, or `retrying` (drop the partial text)    |
+| `error`        | `ErrorPayload`: the reply failed; its final `message` follows          |
+| `handoff`      | `HandoffPayload`: the conversation's handoff state changed             |
+| `agent_joined` | `AgentJoinedPayload`: a person took the conversation over              |
+| `tool_status`  | `ToolStatusPayload`: the bot is using a tool ("Looking up your order…")|
+
+`handoff`, `agent_joined` and `tool_status` are declared for the human-handoff and tools
+work; clients ignore event names they do not know, so adding one is backwards compatible.
+"""
+
+from enum import StrEnum
+from typing import Any, NotRequired, TypedDict
+
+from .event_bus import get_event_bus
+
+
+class LiveEvent(StrEnum):
+    DELTA = "delta"
+    MESSAGE = "message"
+    STATUS = "status"
+    ERROR = "error"
+    HANDOFF = "handoff"
+    AGENT_JOINED = "agent_joined"
+    TOOL_STATUS = "tool_status"
+
+
+class DeltaPayload(TypedDict):
+    reply_id: str
+    text: str
+
+
+class StatusPayload(TypedDict):
+    reply_id: str
+    status: str  # "streaming" | "retrying"
+    attempt: NotRequired[int]  # with "retrying": the attempt about to start
+    model: NotRequired[str]  # with "retrying": the model it goes to
+
+
+class ErrorPayload(TypedDict):
+    reply_id: str
+    code: str  # the reply's error_code
+    message: str  # the text the customer is shown
+
+
+# The API's message representation (conversations.serializers.MessageSerializer).
+MessagePayload = dict[str, Any]
+
+
+class HandoffPayload(TypedDict):
+    state: str  # the conversation's handoff state after the change
+    reason: str
+
+
+class AgentJoinedPayload(TypedDict):
+    agent_name: str  # the name staff chose to show customers, never an internal id
+
+
+class ToolStatusPayload(TypedDict):
+    reply_id: str
+    tool: str
+    status: str  # "running" | "done" | "failed" | "needs_confirmation"
+    label: str  # what the widget shows
+
+
+def _publish(conversation_id: object, event: LiveEvent, payload: dict) -> str:
+    return get_event_bus().publish(str(conversation_id), event.value, payload)
+
+
+def delta_publish(*, conversation_id: object, reply_id: object, text: str) -> str:
+    return _publish(
+        conversation_id, LiveEvent.DELTA, DeltaPayload(reply_id=str(reply_id), text=text)
+    )
+
+
+def status_publish(
+    *,
+    conversation_id: object,
+    reply_id: object,
+    status: str,
+    attempt: int | None = None,
+    model: str | None = None,
+) -> str:
+    payload = StatusPayload(reply_id=str(reply_id), status=status)
+    if attempt is not None:
+        payload["attempt"] = attempt
+    if model is not None:
+        payload["model"] = model
+    return _publish(conversation_id, LiveEvent.STATUS, payload)
+
+
+def error_publish(*, conversation_id: object, reply_id: object, code: str, message: str) -> str:
+    payload = ErrorPayload(reply_id=str(reply_id), code=code, message=message)
+    return _publish(conversation_id, LiveEvent.ERROR, payload)
+
+
+def message_event_publish(*, conversation_id: object, payload: MessagePayload) -> str:
+    return _publish(conversation_id, LiveEvent.MESSAGE, payload)

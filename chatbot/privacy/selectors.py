@@ -1,0 +1,156 @@
+"""GDPR reads: everything held about one person (Art. 15 access, Art. 20 portability).
+
+The export has explicit sections for the data we know, plus `related`: rows of any other
+model that points at the person, their conversations or their messages (the usage ledger,
+feedback, whatever is added later), found through the model relations, so a new model
+cannot be silently left out. Secrets (password hashes, token hashes, encrypted keys, claim
+tokens) never appear.
+"""
+
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import ApiToken, AuditEvent, ErasureRecord, ModelPreference, User
+from chatbot.platform.crypto import SECRET_FIELD
+from conversations.models import Conversation, Message, ModerationFlag
+
+EXPORT_FORMAT = "chatdesk.export/1"
+
+
+PROFILE_FIELDS = [
+    "id",
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "external_id",
+    "is_visitor",
+    "is_active",
+    "date_joined",
+    "last_login",
+]
+# Staff-side bookkeeping on the person's data that is not about them: left out.
+_FLAG_EXCLUDE = {"reviewer"}
+# Models handled by an explicit section, or that hold no data about the person.
+_HANDLED = {
+    User,
+    ModelPreference,
+    ApiToken,
+    Conversation,
+    Message,
+    ModerationFlag,
+    AuditEvent,
+    ErasureRecord,
+}
+
+
+def _row(
+    obj: models.Model, *, fields: list[str] | None = None, exclude: set[str] = frozenset()
+) -> dict[str, Any]:
+    """A model instance as plain data (concrete fields; FKs as ids), secrets left out."""
+    out: dict[str, Any] = {}
+    for field in obj._meta.concrete_fields:
+        if fields is not None and field.name not in fields:
+            continue
+        if field.name in exclude or SECRET_FIELD.search(field.name):
+            continue
+        key = field.attname if field.is_relation else field.name
+        value = getattr(obj, field.attname)
+        out[key] = value.isoformat() if hasattr(value, "isoformat") else value
+    if fields is not None:
+        return {k: out[k] for k in fields if k in out}
+    return out
+
+
+def _stringify(value: Any) -> Any:
+    """UUIDs and Decimals to strings, recursively, so the document is plain JSON."""
+    if isinstance(value, dict):
+        return {k: _stringify(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stringify(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def related_relations(model: type[models.Model]) -> list[models.ForeignObjectRel]:
+    """Reverse relations into `model` from models without an explicit export section."""
+    return [
+        rel
+        for rel in model._meta.related_objects
+        if rel.related_model not in _HANDLED and not rel.many_to_many
+    ]
+
+
+def _related_rows(user: User, conversation_ids: list, message_ids: list) -> dict[str, list]:
+    # label -> pk -> row: a row pointing at both the person and their message appears once.
+    related: dict[str, dict[Any, dict]] = {}
+    for model, ids in ((User, [user.pk]), (Conversation, conversation_ids), (Message, message_ids)):
+        if not ids:
+            continue
+        for rel in related_relations(model):
+            rows = rel.related_model._default_manager.filter(**{f"{rel.field.name}__in": ids})
+            bucket = related.setdefault(rel.related_model._meta.label_lower, {})
+            for obj in rows.order_by("pk"):
+                bucket.setdefault(obj.pk, _row(obj))
+    return {label: list(rows.values()) for label, rows in related.items() if rows}
+
+
+def user_data_export(*, user: User) -> dict[str, Any]:
+    """One JSON-ready document with everything held about `user`."""
+    preference = ModelPreference.objects.filter(user=user).first()
+    tokens = ApiToken.objects.filter(user=user).select_related("widget_key").order_by("created_at")
+    conversations = list(
+        Conversation.objects.filter(customer=user)
+        .order_by("created_at", "id")
+        .prefetch_related("messages__moderation_flags")
+    )
+    conversation_docs = []
+    message_ids = []
+    for conversation in conversations:
+        doc = _row(conversation, exclude={"customer"})
+        doc["messages"] = []
+        for message in conversation.messages.all():  # Message.Meta.ordering
+            message_ids.append(message.pk)
+            mdoc = _row(message, exclude={"conversation", "lease_expires_at"})
+            mdoc["moderation_flags"] = [
+                _row(flag, exclude=_FLAG_EXCLUDE | {"message"})
+                for flag in message.moderation_flags.all()
+            ]
+            doc["messages"].append(mdoc)
+        conversation_docs.append(doc)
+
+    return _stringify(
+        {
+            "format": EXPORT_FORMAT,
+            "generated_at": timezone.now().isoformat(),
+            "profile": _row(user, fields=PROFILE_FIELDS),
+            "model_preference": _row(preference, exclude={"user", "id"}) if preference else None,
+            "api_tokens": [
+                {
+                    "id": t.pk,
+                    "widget": t.widget_key.name if t.widget_key else None,
+                    "created_at": t.created_at.isoformat(),
+                    "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+                    "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+                }
+                for t in tokens
+            ],
+            "conversations": conversation_docs,
+            "related": _related_rows(user, [c.pk for c in conversations], message_ids),
+        }
+    )
+
+
+def user_data_summary(*, user: User) -> dict[str, int]:
+    """Counts of what an erasure would remove (the admin's confirmation page)."""
+    return {
+        "conversations": Conversation.objects.filter(customer=user).count(),
+        "messages": Message.objects.filter(conversation__customer=user).count(),
+        "moderation_flags": ModerationFlag.objects.filter(
+            message__conversation__customer=user
+        ).count(),
+        "api_tokens": ApiToken.objects.filter(user=user).count(),
+    }

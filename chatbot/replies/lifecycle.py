@@ -1,0 +1,270 @@
+"""Every write to an assistant reply's lifecycle: the one place a reply changes state.
+
+A reply goes pending → streaming → completed | failed, and every step is a conditional
+UPDATE, so any number of duplicated, redelivered or late tasks change nothing twice:
+
+* `reply_claim` takes a pending reply (or one whose holder's lease ran out) and gives it a
+  fresh `claim_token`;
+* `reply_heartbeat` extends the lease while the model is answering;
+* `reply_complete`, `reply_fail`, `reply_refuse`, `reply_replace_blocked` and `reply_merge`
+  only write while the caller still holds the claim token, so a worker that lost its lease
+  (was presumed dead) cannot overwrite the reply;
+* `replies_sweep_stuck` re-dispatches replies nobody finished and fails hopeless ones.
+
+Writes come first and live events after (chatbot.replies.live): a failing event bus never
+fails a reply, and never causes a second model call.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from chatbot.moderation import OUTPUT, OutputBlocked, policy
+from chatbot.moderation.services import moderation_flags_record
+from chatbot.prompt.tokens import count_tokens
+from conversations.models import Conversation, Message
+
+from . import live
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedReply:
+    reply: Message
+    claim_token: uuid.UUID
+
+
+def reply_enqueue(*, reply_id: uuid.UUID, countdown: float | None = None) -> None:
+    """Hand the reply to a worker (`chatbot.reply_generate`)."""
+    from .tasks import reply_generate  # the task module imports this one
+
+    reply_generate.apply_async((str(reply_id),), countdown=countdown or None)
+
+
+def reply_claim(*, reply_id: uuid.UUID | str, now: datetime | None = None) -> ClaimedReply | None:
+    """Take the reply for generation, or return None when it is not ours to do."""
+    now = now or timezone.now()
+    token = uuid.uuid4()
+    claimable = Q(status=Message.Status.PENDING) | Q(
+        status=Message.Status.STREAMING, lease_expires_at__lt=now
+    )
+    updated = Message.objects.filter(
+        claimable,
+        pk=reply_id,
+        role=Message.Role.ASSISTANT,
+        attempts__lt=settings.REPLY_MAX_ATTEMPTS,
+    ).update(
+        status=Message.Status.STREAMING,
+        claim_token=token,
+        attempts=F("attempts") + 1,
+        lease_expires_at=now + timedelta(seconds=settings.REPLY_LEASE_SECONDS),
+    )
+    if not updated:
+        return None
+    reply = Message.objects.select_related("conversation__customer", "reply_to").get(pk=reply_id)
+    return ClaimedReply(reply=reply, claim_token=token)
+
+
+def reply_heartbeat(*, claimed: ClaimedReply) -> bool:
+    """Extend the lease; False means we lost the reply to someone else."""
+    expires = timezone.now() + timedelta(seconds=settings.REPLY_LEASE_SECONDS)
+    return bool(
+        Message.objects.filter(
+            pk=claimed.reply.pk, claim_token=claimed.claim_token, status=Message.Status.STREAMING
+        ).update(lease_expires_at=expires)
+    )
+
+
+def _finish(claimed: ClaimedReply, **fields) -> bool:
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Message.objects.filter(
+            pk=claimed.reply.pk, claim_token=claimed.claim_token, status=Message.Status.STREAMING
+        ).update(completed_at=now, lease_expires_at=None, **fields)
+        if updated:
+            Conversation.objects.filter(pk=claimed.reply.conversation_id).update(
+                last_message_at=now, updated_at=now
+            )
+    if not updated:
+        logger.warning("reply %s: claim lost before finishing; result discarded", claimed.reply.pk)
+        return False
+    # Keep the claimed instance as the row now is, so callers need not read it back.
+    for name, value in {"completed_at": now, "lease_expires_at": None, **fields}.items():
+        setattr(claimed.reply, name, value)
+    return True
+
+
+def reply_complete(
+    *,
+    claimed: ClaimedReply,
+    content: str,
+    model: str,
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
+    latency_ms: int,
+    cached: bool = False,
+    route_reason: str = "",
+) -> bool:
+    tokens = count_tokens(content, model)  # counted once, here, for later contexts
+    return _finish(
+        claimed,
+        status=Message.Status.COMPLETED,
+        content=content,
+        model=model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_ms=latency_ms,
+        error_code="",
+        cached=cached,
+        route_reason=route_reason[:300],
+        token_count=tokens.tokens,
+        token_count_estimated=tokens.estimated,
+    )
+
+
+def reply_fail(
+    *,
+    claimed: ClaimedReply,
+    error_code: str,
+    model: str = "",
+    latency_ms: int | None = None,
+    content: str | None = None,
+    route_reason: str = "",
+) -> bool:
+    return _finish(
+        claimed,
+        status=Message.Status.FAILED,
+        content=content or settings.CHAT_FAILED_REPLY_TEXT,
+        error_code=error_code,
+        model=model,
+        latency_ms=latency_ms,
+        route_reason=route_reason[:300],
+    )
+
+
+def reply_refuse(*, claimed: ClaimedReply) -> bool:
+    """Answer a blocked message with the polite refusal, without calling any model."""
+    return reply_complete(
+        claimed=claimed,
+        content=settings.MODERATION_REFUSAL_TEXT,
+        model="",
+        prompt_tokens=None,
+        completion_tokens=None,
+        latency_ms=0,
+    )
+
+
+def reply_replace_blocked(
+    *, claimed: ClaimedReply, blocked: OutputBlocked, model: str, latency_ms: int
+) -> bool:
+    """Store the safe text instead of a reply that tripped a block rule; keep the original
+    (as far as it got) on the flag for the reviewer."""
+    finished = reply_complete(
+        claimed=claimed,
+        content=settings.MODERATION_OUTPUT_REPLACEMENT_TEXT,
+        model=model,
+        prompt_tokens=None,
+        completion_tokens=None,
+        latency_ms=latency_ms,
+    )
+    if finished:
+        moderation_flags_record(
+            message=claimed.reply, source=OUTPUT, verdict=blocked.verdict, excerpt=blocked.text
+        )
+        logger.info(
+            "reply %s replaced: blocked by %s",
+            claimed.reply.id,
+            ", ".join(sorted({h.rule for h in blocked.verdict.hits if h.action == policy.BLOCK})),
+        )
+    return finished
+
+
+def reply_merge(*, claimed: ClaimedReply, into_id: uuid.UUID) -> bool:
+    """Burst debounce: finish this reply empty, pointing at the later reply that answers
+    its message together with the ones after it (chatbot.cost.debounce)."""
+    return _finish(
+        claimed,
+        status=Message.Status.COMPLETED,
+        content="",
+        error_code="",
+        merged_into_id=into_id,
+        latency_ms=0,
+    )
+
+
+def replies_unmerge(*, into: Message) -> list[uuid.UUID]:
+    """Send back to the queue the replies that were folded into `into` (burst debounce)
+    when `into` turns out not to answer them (its message was refused). They were merged
+    before that message was moderated; now each is generated on its own."""
+    ids = list(Message.objects.filter(merged_into=into).values_list("pk", flat=True))
+    if ids:
+        Message.objects.filter(pk__in=ids).update(
+            status=Message.Status.PENDING,
+            merged_into=None,
+            completed_at=None,
+            claim_token=None,
+            lease_expires_at=None,
+        )
+        transaction.on_commit(lambda: [reply_enqueue(reply_id=reply_id) for reply_id in ids])
+    return ids
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    redispatched: list[uuid.UUID]
+    failed: list[uuid.UUID]
+
+
+def replies_sweep_stuck(*, now: datetime | None = None) -> SweepReport:
+    """Re-dispatch replies whose task was lost or whose worker died; fail hopeless ones.
+
+    Runs periodically (Celery beat). Safe to run concurrently: dispatching a reply twice
+    is harmless because `reply_claim` lets only one task take it.
+    """
+    now = now or timezone.now()
+    pending_cutoff = now - timedelta(seconds=settings.REPLY_REDISPATCH_AFTER_SECONDS)
+    stuck = Message.objects.filter(role=Message.Role.ASSISTANT).filter(
+        Q(status=Message.Status.PENDING, created_at__lt=pending_cutoff)
+        | Q(status=Message.Status.STREAMING, lease_expires_at__lt=now)
+    )
+    exhausted = list(
+        stuck.filter(attempts__gte=settings.REPLY_MAX_ATTEMPTS).values_list("pk", flat=True)[:500]
+    )
+    failed = []
+    for reply_id in exhausted:
+        done = Message.objects.filter(
+            Q(status=Message.Status.PENDING)
+            | Q(status=Message.Status.STREAMING, lease_expires_at__lt=now),
+            pk=reply_id,
+        ).update(
+            status=Message.Status.FAILED,
+            error_code="worker_lost",
+            content=settings.CHAT_FAILED_REPLY_TEXT,
+            completed_at=now,
+            lease_expires_at=None,
+        )
+        if done:
+            failed.append(reply_id)
+    redispatch = list(
+        stuck.filter(attempts__lt=settings.REPLY_MAX_ATTEMPTS).values_list("pk", flat=True)[:500]
+    )
+    for reply_id in redispatch:
+        reply_enqueue(reply_id=reply_id)
+    if redispatch or failed:
+        logger.info("sweeper: re-dispatched %d replies, failed %d", len(redispatch), len(failed))
+    return SweepReport(redispatched=redispatch, failed=failed)
+
+
+def replies_recover_stuck() -> SweepReport:
+    """Sweep stuck replies and tell live clients about the ones given up on."""
+    report = replies_sweep_stuck()
+    for reply in Message.objects.filter(pk__in=report.failed):
+        live.reply_final_publish(reply=reply, error_code=reply.error_code)
+    return report

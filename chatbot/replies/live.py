@@ -1,0 +1,49 @@
+"""Telling live clients what happened to a turn, through the live-event contract.
+
+Every function here is called after the write it reports has been persisted, and none of
+them raises: a failing event bus costs live clients an update (they catch up from the
+message list on reconnect), never a reply, a second model call or a lost message.
+"""
+
+import logging
+
+from chatbot.platform import live_events
+from conversations.models import Message
+from conversations.serializers import MessageSerializer
+
+logger = logging.getLogger(__name__)
+
+# One instance, reused: DRF builds a serializer's fields on each instantiation, a cost
+# paid for every event otherwise. to_representation() keeps no state between calls.
+_MESSAGE_SERIALIZER = MessageSerializer()
+
+
+def message_payload(message: Message) -> live_events.MessagePayload:
+    return dict(_MESSAGE_SERIALIZER.to_representation(message))
+
+
+def message_publish(*, message: Message) -> bool:
+    """A message as the API shows it: new, or a reply in its final state."""
+    try:
+        live_events.message_event_publish(
+            conversation_id=message.conversation_id, payload=message_payload(message)
+        )
+    except Exception:
+        logger.exception("message %s: could not publish its live event", message.pk)
+        return False
+    return True
+
+
+def reply_final_publish(*, reply: Message, error_code: str = "") -> bool:
+    """How a reply ended: an `error` event first when it failed, then its final `message`."""
+    if error_code:
+        try:
+            live_events.error_publish(
+                conversation_id=reply.conversation_id,
+                reply_id=reply.pk,
+                code=error_code,
+                message=reply.content,
+            )
+        except Exception:
+            logger.exception("reply %s: could not publish its error event", reply.pk)
+    return message_publish(message=reply)

@@ -1,0 +1,328 @@
+"""The turn pipeline: a reply generated as named steps over one `Turn`.
+
+    claim → admit → context → cache → generate → finish
+
+`reply_generate` claims the reply (chatbot.replies.lifecycle), then runs `STEPS` in order.
+Each step reads and extends the `Turn`. A step that settles the reply (a refusal, a merge,
+a budget stop, a cached answer, the model's answer, a failure) persists it through the
+lifecycle and records how it ended with `turn.end(...)`; the remaining steps are skipped
+and `finish` tells live clients, always after the write.
+
+Extending it:
+* another reason not to answer (e.g. "a person owns this conversation") is one more check in
+  `ADMISSION`: a function of the turn that may end it;
+* a tool-call loop (model → tool → model) replaces `generate`'s single routed call; the
+  `ReplyStream` it feeds and the endings it records stay the same.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from accounts.selectors import ResolvedPreference, model_preference_resolve
+from chatbot.cost import budgets, debounce
+from chatbot.cost.response_cache import Probe, response_cache_probe, response_cache_store
+from chatbot.llm import ChatRequest, LLMError
+from chatbot.moderation import OUTPUT, OutputBlocked, OutputGuard
+from chatbot.moderation.services import message_moderate, moderation_flags_record
+from chatbot.platform import live_events
+from chatbot.prompt.context import context_build
+from chatbot.routing.router import route_stream
+from chatbot.routing.selectors import route_plan
+from conversations.models import Message
+
+from . import lifecycle, live
+
+logger = logging.getLogger(__name__)
+
+# Extend the lease at most this often while deltas flow (a write, so not per delta), and
+# before each router attempt unless it was renewed (or claimed) more recently than that.
+HEARTBEAT_EVERY_SECONDS = 2.0
+# Deltas closer together than this are sent as one event: a fast model's tiny chunks would
+# otherwise cost a Redis write and an SSE frame each. A slow stream is unaffected.
+DELTA_COALESCE_SECONDS = 0.015
+
+
+class LeaseLost(Exception):
+    """Another worker took the reply over (ours was presumed dead): stop, write nothing."""
+
+
+@dataclass(slots=True)
+class Ending:
+    finished: bool  # our write landed; False: the claim was lost and nothing is to be told
+    error_code: str = ""
+    last_delta: str = ""  # text live clients have not been sent yet
+    requeued: list[uuid.UUID] = field(default_factory=list)  # replies sent back to the queue
+
+
+@dataclass(eq=False, slots=True)
+class Turn:
+    """Everything one reply's generation knows, filled in step by step."""
+
+    claimed: lifecycle.ClaimedReply
+    started: float = field(default_factory=time.monotonic)
+    last_beat: float = field(default_factory=time.monotonic)  # the claim set a fresh lease
+    preference: ResolvedPreference | None = None
+    request: ChatRequest | None = None
+    cache_probe: Probe | None = None
+    ending: Ending | None = None
+
+    @property
+    def reply(self) -> Message:
+        return self.claimed.reply
+
+    @property
+    def customer_id(self) -> uuid.UUID | None:
+        return self.reply.conversation.customer_id
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def end(self, finished: bool, *, error_code: str = "", last_delta: str = "") -> None:
+        self.ending = Ending(finished=finished, error_code=error_code, last_delta=last_delta)
+
+    def heartbeat(self) -> None:
+        """Keep the lease while work goes on; raises LeaseLost when it is gone."""
+        if time.monotonic() - self.last_beat < HEARTBEAT_EVERY_SECONDS:
+            return
+        self.last_beat = time.monotonic()
+        if not lifecycle.reply_heartbeat(claimed=self.claimed):
+            raise LeaseLost
+
+
+# ---------------------------------------------------------------------------- admission
+# Each check may end the turn; the first that does wins.
+
+
+def refuse_blocked_message(turn: Turn) -> None:
+    """Moderation of the customer's message, before any model call (docs/moderation.md)."""
+    first_claim = turn.reply.attempts == 1  # no verdict recorded yet: nothing to look up
+    if not message_moderate(message=turn.reply.reply_to, recheck=not first_claim).blocked:
+        return
+    refused = lifecycle.reply_refuse(claimed=turn.claimed)
+    turn.end(refused)
+    if refused:  # earlier messages folded into this one still need their answer
+        turn.ending.requeued = lifecycle.replies_unmerge(into=turn.reply)
+
+
+def fold_into_later_reply(turn: Turn) -> None:
+    """Burst debounce: a later message's reply answers this one too (docs/cost-control.md)."""
+    if (into_id := debounce.superseding_reply_id(reply=turn.reply)) is not None:
+        turn.end(lifecycle.reply_merge(claimed=turn.claimed, into_id=into_id))
+
+
+def stop_over_budget(turn: Turn) -> None:
+    """The budget may have run out since the message was accepted."""
+    turn.preference = model_preference_resolve(user_id=turn.customer_id)
+    try:
+        budgets.budget_check(user_id=turn.customer_id, budget=budgets.budget_of(turn.preference))
+    except budgets.BudgetExceeded:
+        code = budgets.BudgetExceeded.code
+        failed = lifecycle.reply_fail(
+            claimed=turn.claimed, error_code=code, content=settings.BUDGET_EXCEEDED_REPLY_TEXT
+        )
+        turn.end(failed, error_code=code)
+
+
+ADMISSION: tuple[Callable[[Turn], None], ...] = (
+    refuse_blocked_message,
+    fold_into_later_reply,
+    stop_over_budget,
+)
+
+
+def admit(turn: Turn) -> None:
+    for check in ADMISSION:
+        check(turn)
+        if turn.ending:
+            return
+    _status_publish(turn, status="streaming")
+
+
+# ------------------------------------------------------------------- context and cache
+
+
+def build_context(turn: Turn) -> None:
+    turn.request = context_build(
+        reply=turn.reply, preference=turn.preference, model=turn.preference.model
+    )
+
+
+def answer_from_cache(turn: Turn) -> None:
+    """A cached answer to the same first question: no provider call at all."""
+    turn.cache_probe = response_cache_probe(
+        reply=turn.reply, request=turn.request, preference=turn.preference
+    )
+    if (hit := turn.cache_probe.hit) is None:
+        return
+    completed = lifecycle.reply_complete(
+        claimed=turn.claimed,
+        content=hit.text,
+        model=hit.model,
+        prompt_tokens=0,
+        completion_tokens=0,
+        latency_ms=0,
+        cached=True,
+    )
+    turn.end(completed, last_delta=hit.text)
+
+
+# ---------------------------------------------------------------------------- generate
+
+
+class ReplyStream:
+    """Deltas on their way to live clients: checked by the output guard, coalesced, and
+    keeping the lease alive. Publishing is best effort: when the event bus fails, the
+    reply goes on and clients get the final message (now or on reconnect)."""
+
+    def __init__(self, turn: Turn, guard: OutputGuard):
+        self.turn = turn
+        self.guard = guard
+        self.unsent: list[str] = []  # shown text not yet published
+        self.last_publish = 0.0
+        self.bus_failed = False
+
+    def on_delta(self, text: str) -> None:
+        if text := self.guard.feed(text):  # may hold back a tail, or raise OutputBlocked
+            self.unsent.append(text)
+            if time.monotonic() - self.last_publish >= DELTA_COALESCE_SECONDS:
+                self.flush()
+        self.turn.heartbeat()
+
+    def on_restart(self, attempt: int, model: str) -> None:
+        # A new attempt after a failed one: clients drop any partial text shown so far.
+        self.unsent.clear()
+        self.guard.restart()
+        _status_publish(self.turn, status="retrying", attempt=attempt, model=model)
+
+    def flush(self) -> None:
+        self.last_publish = time.monotonic()
+        if not self.unsent:
+            return
+        text = "".join(self.unsent)
+        self.unsent.clear()
+        if self.bus_failed:
+            return
+        try:
+            live_events.delta_publish(
+                conversation_id=self.turn.reply.conversation_id,
+                reply_id=self.turn.reply.id,
+                text=text,
+            )
+        except Exception:
+            self.bus_failed = True  # once per reply: the final message still goes out
+            logger.exception("reply %s: live deltas stopped; the reply goes on", self.turn.reply.id)
+
+    def remainder(self, tail: str) -> str:
+        """What clients have not been sent, once the model is done."""
+        return "".join(self.unsent) + tail
+
+
+def generate(turn: Turn) -> None:
+    """Route the request (retries, fallbacks, breaker), stream it, guard the output."""
+    stream = ReplyStream(turn, OutputGuard.for_request(turn.request))
+    try:
+        routed = route_stream(
+            hops=route_plan(customer=turn.reply.conversation.customer, preference=turn.preference),
+            request=turn.request,
+            reply_id=turn.reply.id,
+            customer_id=turn.customer_id,
+            on_delta=stream.on_delta,
+            on_restart=stream.on_restart,
+            heartbeat=turn.heartbeat,
+        )
+        tail = stream.guard.finish(routed.completion.text)
+    except OutputBlocked as blocked:
+        replaced = lifecycle.reply_replace_blocked(
+            claimed=turn.claimed,
+            blocked=blocked,
+            model=turn.request.model,
+            latency_ms=turn.elapsed_ms(),
+        )
+        turn.end(replaced)
+        return
+    except LLMError as error:
+        logger.warning("reply %s failed: %s", turn.reply.id, error.code)
+        failed = lifecycle.reply_fail(
+            claimed=turn.claimed,
+            error_code=error.code,
+            model=getattr(error, "model", "") or turn.request.model,
+            latency_ms=turn.elapsed_ms(),
+            route_reason=getattr(error, "route_reason", ""),
+        )
+        turn.end(failed, error_code=error.code)
+        return
+    completion = routed.completion
+    completed = lifecycle.reply_complete(
+        claimed=turn.claimed,
+        content=completion.text,
+        model=completion.model,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        latency_ms=turn.elapsed_ms(),
+        route_reason=routed.route_reason,
+    )
+    if completed:
+        moderation_flags_record(message=turn.reply, source=OUTPUT, verdict=stream.guard.verdict)
+        response_cache_store(probe=turn.cache_probe, completion=completion)
+    turn.end(completed, last_delta=stream.remainder(tail))
+
+
+# ------------------------------------------------------------------------------ finish
+
+
+def finish(turn: Turn) -> Message | None:
+    """Tell live clients how the reply ended; it is already persisted."""
+    ending = turn.ending
+    if ending is None or not ending.finished:
+        return None
+    if ending.last_delta:
+        try:
+            live_events.delta_publish(
+                conversation_id=turn.reply.conversation_id,
+                reply_id=turn.reply.id,
+                text=ending.last_delta,
+            )
+        except Exception:
+            logger.exception("reply %s: could not publish its last delta", turn.reply.id)
+    live.reply_final_publish(reply=turn.reply, error_code=ending.error_code)
+    for requeued in Message.objects.filter(pk__in=ending.requeued):
+        live.message_publish(message=requeued)
+    return turn.reply
+
+
+def _status_publish(turn: Turn, **status) -> None:
+    try:
+        live_events.status_publish(
+            conversation_id=turn.reply.conversation_id, reply_id=turn.reply.id, **status
+        )
+    except Exception:
+        logger.exception("reply %s: could not publish its status", turn.reply.id)
+
+
+STEPS: tuple[Callable[[Turn], None], ...] = (admit, build_context, answer_from_cache, generate)
+
+
+def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
+    """Claim the reply, run the steps, tell live clients. Idempotent.
+
+    Returns the finished reply, or None when there was nothing to do (already handled,
+    held by another live worker, or gone).
+    """
+    claimed = lifecycle.reply_claim(reply_id=reply_id)
+    if claimed is None:
+        return None
+    turn = Turn(claimed=claimed)
+    try:
+        for step in STEPS:
+            step(turn)
+            if turn.ending:
+                break
+    except LeaseLost:
+        logger.warning("reply %s: lease lost mid-stream; another worker owns it", turn.reply.id)
+        return None
+    return finish(turn)
