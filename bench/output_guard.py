@@ -14,7 +14,7 @@ printed separately.
 Time to first visible character: how many characters had been streamed when `feed` first
 returned text (48-character hold-back before; 0 hold-back floor now).
 
-    .venv/bin/python bench/output_guard.py [--repeats 31] [--before-ref REV]
+    .venv/bin/python bench/output_guard.py [--repeats 51] [--before-ref REV]
 
 No database, no Redis, no network: Django settings are configured in-process.
 """
