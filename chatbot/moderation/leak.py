@@ -144,9 +144,6 @@ class LeakScanner:
         self.state, self.sam, self.matched = state, sam, matched
         return rule
 
-    def push(self, char: str, origin: int) -> str | None:
-        return self.scan(char, origin)
-
     def hold_origin(self) -> int | None:
         """Where the tail that could still become a leak starts in the original, if any."""
         held = max(self._depth[self.state], self.matched)
