@@ -42,8 +42,8 @@ class Verdict:
         return Verdict(self.hits + tuple(h for h in other.hits if (h.category, h.rule) not in seen))
 
 
-@cache
-def _terms_regex(terms: tuple[str, ...]) -> re.Pattern | None:
+def terms_source(terms: tuple[str, ...]) -> str:
+    """One regex for the blocked terms ("" for none); used here and by the output guard."""
     parts = []
     for term in terms:
         escaped = re.escape(term)
@@ -53,7 +53,17 @@ def _terms_regex(terms: tuple[str, ...]) -> re.Pattern | None:
             escaped = (r"\b" if term[0].isalnum() else "") + escaped
             escaped += r"\b" if term[-1].isalnum() else ""
         parts.append(escaped)
-    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
+    return "|".join(parts)
+
+
+def blocked_terms() -> tuple[str, ...]:
+    return tuple(t.strip() for t in settings.MODERATION_BLOCKED_TERMS if t.strip())
+
+
+@cache
+def _terms_regex(terms: tuple[str, ...]) -> re.Pattern | None:
+    source = terms_source(terms)
+    return re.compile(source, re.IGNORECASE) if source else None
 
 
 @cache
@@ -64,8 +74,21 @@ def _patterns(patterns: tuple[str, ...]) -> tuple[re.Pattern, ...]:
         raise ImproperlyConfigured(f"MODERATION_BLOCKED_PATTERNS: {error}") from error
 
 
+def check_patterns() -> None:
+    """Raise ImproperlyConfigured if a blocked pattern is not a valid regex."""
+    _patterns(tuple(settings.MODERATION_BLOCKED_PATTERNS))
+
+
 def blocked_terms_regex() -> re.Pattern | None:
-    return _terms_regex(tuple(t.strip() for t in settings.MODERATION_BLOCKED_TERMS if t.strip()))
+    return _terms_regex(blocked_terms())
+
+
+def term_rule(matched: str) -> str:
+    return f"term:{matched.lower()}"[:200]
+
+
+def pattern_rule(index: int, pattern: str) -> str:
+    return f"pattern#{index}:{pattern}"[:200]
 
 
 def local_hits(text: str, *, source: str) -> list[Hit]:
@@ -78,10 +101,10 @@ def local_hits(text: str, *, source: str) -> list[Hit]:
             found[(detection.category, "heuristic:injection")] = ""
     if (terms := blocked_terms_regex()) is not None:
         for match in terms.finditer(text):
-            found[(policy.BLOCKED_TERM, f"term:{match.group().lower()}"[:200])] = ""
+            found[(policy.BLOCKED_TERM, term_rule(match.group()))] = ""
     for index, pattern in enumerate(_patterns(tuple(settings.MODERATION_BLOCKED_PATTERNS))):
         if pattern.search(text):
-            found[(policy.BLOCKED_PATTERN, f"pattern#{index}:{pattern.pattern}"[:200])] = ""
+            found[(policy.BLOCKED_PATTERN, pattern_rule(index, pattern.pattern))] = ""
     return [
         Hit(category, rule, policy.action_for(category, source=source)) for category, rule in found
     ]

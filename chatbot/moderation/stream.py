@@ -1,29 +1,36 @@
-"""The output guard: checks a reply while it streams, and holds back a short tail.
+"""The output guard: checks a reply while it streams, and holds back only what could still
+become a match.
 
-Every delta is checked (local rules on the new text plus an overlap, so a term split
-across deltas is still seen) before anything is published. The last
-`MODERATION_STREAM_HOLDBACK_CHARS` characters are held back until more text arrives, so a
-blocked term, a canary or a system-prompt fragment no longer than the holdback is caught
-before any of it reaches the customer. The trade-off: the customer sees the text that
-many characters late (the first delta waits until that many have arrived). Patterns longer
-than the holdback may be partly shown before the reply is stopped and replaced. The
-provider's moderation (one call) runs once on the whole reply, before the held tail and the
-final message are released.
+Every character of every delta is checked before anything is published:
+- prompt leaks (leak.py): canaries and system-prompt runs on the skeleton of the text
+  (normalize.py: NFKC, invisible characters dropped, look-alikes folded, separators
+  collapsed), and on what base64 or hex in the text decodes to;
+- the blocked terms and patterns, on the text itself, with partial matching (the `regex`
+  module): a match must be complete and no longer extendable (`scam` at the end of a delta
+  waits for the next character: `scampi` is no match).
 
-The prompt-leak rule blocks a reply containing a canary (MODERATION_CANARIES, or a token
-matching MODERATION_CANARY_PATTERN planted in the system prompt) or any run of
-MODERATION_PROMPT_LEAK_MIN_CHARS characters copied verbatim from the system prompt
-(compared case- and whitespace-insensitively).
+Held back is the shortest tail that keeps every possible match unseen: the longest suffix
+of the stream (in skeleton form) that is a prefix of a canary word or a substring of the
+system prompt, the start of a partial match of a blocked term or pattern, and an encoded
+run once its decoding could become a leak; plus, if set, a fixed floor of
+MODERATION_STREAM_HOLDBACK_CHARS characters. Ordinary text is released as it arrives.
+Only rules whose policy on output is `block` hold anything back. Categories that cannot
+be anticipated (PII, if the policy blocks it on output; the provider's, which runs once on
+the whole reply) are not held back beyond the floor. `finish` checks the whole reply once
+more (local rules, then the provider) before the held tail and the final message go out.
+
+Costs: O(1) amortised per character for the leak automata; per delta, one partial regex
+search of the held tail per blocked term list or pattern.
 """
 
-import re
-
+import regex
 from django.conf import settings
 
-from . import policy
+from . import detectors, engine, leak, policy
 from .engine import OUTPUT, Hit, Verdict, local_hits, provider_hits
 
-_SPACES = re.compile(r"\s+")
+_PII = (detectors.PII_EMAIL, detectors.PII_PHONE, detectors.PII_CARD, detectors.PII_CN_ID)
+_PII_OVERLAP = 64  # PII is re-checked over this much text before each delta (if it blocks)
 
 
 class OutputBlocked(Exception):
@@ -33,34 +40,32 @@ class OutputBlocked(Exception):
         self.text = text  # what the model had said so far (kept for the reviewer)
 
 
-def _normalise(text: str) -> str:
-    return _SPACES.sub(" ", text).lower()
+def _compiled_rules() -> list[tuple[str, regex.Pattern, int | None]]:
+    """(category, regex, pattern index or None for the terms) of the rules that block."""
+    rules: list[tuple[str, regex.Pattern, int | None]] = []
+    terms = engine.terms_source(engine.blocked_terms())
+    terms_block = policy.action_for(policy.BLOCKED_TERM, source=OUTPUT) == policy.BLOCK
+    if terms and terms_block and (compiled := _regex(terms, regex.IGNORECASE)) is not None:
+        rules.append((policy.BLOCKED_TERM, compiled, None))
+    if policy.action_for(policy.BLOCKED_PATTERN, source=OUTPUT) == policy.BLOCK:
+        engine.check_patterns()  # an invalid pattern fails loudly, as everywhere
+        for index, pattern in enumerate(settings.MODERATION_BLOCKED_PATTERNS):
+            if (compiled := _regex(pattern, 0)) is not None:
+                rules.append((policy.BLOCKED_PATTERN, compiled, index))
+    return rules
 
 
-class PromptLeakMatcher:
-    def __init__(self, system_prompt: str):
-        self.min_chars = max(8, settings.MODERATION_PROMPT_LEAK_MIN_CHARS)
-        canaries = list(settings.MODERATION_CANARIES)
-        if settings.MODERATION_CANARY_PATTERN:
-            canaries += re.findall(settings.MODERATION_CANARY_PATTERN, system_prompt)
-        self.canaries = [c.lower() for c in canaries if c]
-        prompt = _normalise(system_prompt)
-        n = self.min_chars
-        self._shingles = {prompt[i : i + n] for i in range(len(prompt) - n + 1)}
+_REGEX_CACHE: dict[tuple[str, int], regex.Pattern | None] = {}
 
-    @property
-    def window(self) -> int:
-        return max([self.min_chars, *(len(c) for c in self.canaries)])
 
-    def leaks(self, text: str) -> str | None:
-        """The rule that fires on `text`, or None."""
-        lowered = text.lower()
-        if any(c in lowered for c in self.canaries):
-            return "leak:canary"
-        normalised, n = _normalise(text), self.min_chars
-        if any(normalised[i : i + n] in self._shingles for i in range(len(normalised) - n + 1)):
-            return "leak:system_prompt"
-        return None
+def _regex(source: str, flags: int) -> regex.Pattern | None:
+    key = (source, flags)
+    if key not in _REGEX_CACHE:
+        try:
+            _REGEX_CACHE[key] = regex.compile(source, flags)
+        except regex.error:  # valid for `re` (checked) but not for `regex`: checked at the end
+            _REGEX_CACHE[key] = None
+    return _REGEX_CACHE[key]
 
 
 class OutputGuard:
@@ -68,14 +73,20 @@ class OutputGuard:
 
     def __init__(self, *, system_prompt: str):
         self.enabled = settings.MODERATION_ENABLED
-        self.holdback = max(0, settings.MODERATION_STREAM_HOLDBACK_CHARS)
-        self.leak = PromptLeakMatcher(system_prompt)
-        # Re-check this much text before the new delta: a match may straddle deltas.
-        self.overlap = max(self.holdback, self.leak.window, 64)
-        self.verdict = Verdict()
-        self._text = ""
-        self._released = 0
-        self._checked = 0
+        self.floor = max(0, settings.MODERATION_STREAM_HOLDBACK_CHARS)
+        if self.enabled:
+            self.leak = leak.leak_matcher(
+                system_prompt,
+                tuple(c for c in settings.MODERATION_CANARIES if c),
+                settings.MODERATION_CANARY_PATTERN or "",
+                settings.MODERATION_PROMPT_LEAK_MIN_CHARS,
+            )
+            self._leak_blocks = policy.action_for(policy.PROMPT_LEAK, source=OUTPUT) == policy.BLOCK
+            self._rules = _compiled_rules()
+            self._pii_blocks = any(
+                policy.action_for(c, source=OUTPUT) == policy.BLOCK for c in _PII
+            )
+        self.restart()
 
     @classmethod
     def for_request(cls, request) -> "OutputGuard":
@@ -85,28 +96,81 @@ class OutputGuard:
 
     def restart(self) -> None:
         """A new attempt (the router retries or falls back): the earlier text is dropped."""
-        self.verdict, self._text, self._released, self._checked = Verdict(), "", 0, 0
-
-    def _check(self, text: str) -> None:
-        hits = local_hits(text, source=OUTPUT)
-        if rule := self.leak.leaks(text):
-            hits.append(
-                Hit(policy.PROMPT_LEAK, rule, policy.action_for(policy.PROMPT_LEAK, source=OUTPUT))
+        self.verdict = Verdict()
+        self._text = ""
+        self._released = 0
+        self._pii_checked = 0
+        self._rules_hold: int | None = None
+        if self.enabled:
+            self._scanners = (
+                leak.LeakScanner(self.leak),
+                leak.Base64Leaks(self.leak),
+                leak.HexLeaks(self.leak),
             )
-        self.verdict = self.verdict.merge(Verdict(tuple(hits)))
+
+    # --- checks ---------------------------------------------------------------------------
+
+    def _hit(self, category: str, *rules: str) -> None:
+        action = policy.action_for(category, source=OUTPUT)
+        self.verdict = self.verdict.merge(Verdict(tuple(Hit(category, r, action) for r in rules)))
         if self.verdict.blocked:
             raise OutputBlocked(self.verdict, self._text)
+
+    def _scan(self, text: str, start: int) -> None:
+        """Every character through the leak scanners (the plain text, base64, hex); a
+        block raises at the end of the delta (none of it is shown either way)."""
+        if rules := [rule for scanner in self._scanners if (rule := scanner.scan(text, start))]:
+            self._hit(policy.PROMPT_LEAK, *rules)
+
+    def _check_rules(self) -> None:
+        """Complete matches of blocking terms/patterns block; partial ones are held."""
+        text, end = self._text, len(self._text)
+        hold = None
+        for category, compiled, index in self._rules:
+            for match in compiled.finditer(text, self._released, partial=True):
+                if match.partial or match.end() == end:  # could still grow, or stop matching
+                    hold = match.start() if hold is None else min(hold, match.start())
+                    break
+                rule = (
+                    engine.term_rule(match.group())
+                    if index is None
+                    else engine.pattern_rule(index, compiled.pattern)
+                )
+                self._hit(category, rule)
+        self._rules_hold = hold
+
+    def _check_pii(self) -> None:
+        window = self._text[max(0, self._pii_checked - _PII_OVERLAP) :]
+        self._pii_checked = len(self._text)
+        for detection in detectors.detect_pii(window):
+            self._hit(detection.category, "pii:" + detection.category.split("/", 1)[1])
+
+    def _hold_from(self) -> int:
+        """Where the text that must wait begins."""
+        hold = len(self._text) - self.floor
+        if self._leak_blocks:
+            for scanner in self._scanners:
+                origin = scanner.hold_origin()
+                if origin is not None and origin < hold:
+                    hold = origin
+        if self._rules_hold is not None and self._rules_hold < hold:
+            hold = self._rules_hold
+        return hold
+
+    # --- the interface ----------------------------------------------------------------------
 
     def feed(self, delta: str) -> str:
         """The text that may be shown now (possibly ""); raises OutputBlocked."""
         if not self.enabled:
             return delta
+        start = len(self._text)
         self._text += delta
-        self._check(self._text[max(0, self._checked - self.overlap) :])
-        self._checked = len(self._text)
-        upto = len(self._text) - self.holdback
-        if upto <= self._released:
-            return ""
+        self._scan(delta, start)
+        if self._rules:
+            self._check_rules()
+        if self._pii_blocks:
+            self._check_pii()
+        upto = max(self._released, self._hold_from())
         released, self._released = self._text[self._released : upto], upto
         return released
 
@@ -114,8 +178,19 @@ class OutputGuard:
         """Check the whole reply (local rules and the provider); return the held tail."""
         if not self.enabled:
             return ""
-        self._text = text
-        self._check(text)
+        if text != self._text:  # normally the deltas add up to the completion's text
+            if text.startswith(self._text):
+                start, self._text = len(self._text), text
+                self._scan(text[start:], start)
+            else:
+                self._text = text
+                shown, verdict = self._released, self.verdict
+                self.restart()
+                self._released, self.verdict, self._text = shown, verdict, text
+                self._scan(text, 0)
+        self.verdict = self.verdict.merge(Verdict(tuple(local_hits(text, source=OUTPUT))))
+        if self.verdict.blocked:
+            raise OutputBlocked(self.verdict, text)
         if settings.MODERATION_PROVIDER_ENABLED and text.strip():
             self.verdict = self.verdict.merge(Verdict(tuple(provider_hits([text], source=OUTPUT))))
             if self.verdict.blocked:

@@ -325,8 +325,9 @@ MODERATION_CANARY_PATTERN = env.str(
     "MODERATION_CANARY_PATTERN", default=r"\bCANARY-[A-Za-z0-9]{4,}\b"
 )
 MODERATION_PROMPT_LEAK_MIN_CHARS = env.int("MODERATION_PROMPT_LEAK_MIN_CHARS", default=40)
-# Streamed text is shown this many characters late so a match is caught before it shows.
-MODERATION_STREAM_HOLDBACK_CHARS = env.int("MODERATION_STREAM_HOLDBACK_CHARS", default=48)
+# The output guard holds back only what could still become a match; this adds a fixed floor
+# (characters always held back), for categories it cannot anticipate (PII if blocked, provider).
+MODERATION_STREAM_HOLDBACK_CHARS = env.int("MODERATION_STREAM_HOLDBACK_CHARS", default=0)
 # Replace PII with placeholders ([email], [phone]...) in what is sent to the model.
 PII_MASK_BEFORE_PROVIDER = env.bool("PII_MASK_BEFORE_PROVIDER", default=False)
 # Message bodies never go to logs unless this is on (debugging only); PII is masked anyway.

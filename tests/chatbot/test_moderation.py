@@ -131,7 +131,9 @@ def _feed_all(guard, text, size=3):
     return "".join(shown)
 
 
-def test_guard_holds_back_a_tail_and_releases_it_at_the_end(settings):
+def test_guard_holds_back_a_fixed_floor_when_set_and_releases_it_at_the_end(settings):
+    # MODERATION_STREAM_HOLDBACK_CHARS is now a floor (default 0) added to the minimal
+    # hold-back; nothing in this text could become a match, so exactly the floor waits.
     settings.MODERATION_STREAM_HOLDBACK_CHARS = 10
     guard = OutputGuard(system_prompt="Be nice.")
     text = "Your parcel ships tomorrow from our Berlin warehouse."
@@ -152,7 +154,7 @@ def test_guard_stops_a_term_split_across_deltas_before_any_of_it_shows(settings)
 
 
 def test_guard_without_holdback_publishes_at_once(settings):
-    settings.MODERATION_STREAM_HOLDBACK_CHARS = 0
+    settings.MODERATION_STREAM_HOLDBACK_CHARS = 0  # the default
     guard = OutputGuard(system_prompt="Be nice.")
     assert guard.feed("Hello") == "Hello"
 
@@ -331,11 +333,14 @@ def test_provider_block_category_refuses_without_a_chat_call(
     assert ModerationFlag.objects.get().action == "blocked"
 
 
+@pytest.mark.parametrize("holdback", [0, 48])
 def test_provider_flags_the_whole_reply_before_it_is_released(
-    provider_moderation, settings, django_capture_on_commit_callbacks
+    provider_moderation, settings, holdback, django_capture_on_commit_callbacks
 ):
+    settings.MODERATION_STREAM_HOLDBACK_CHARS = holdback
     stub = provider_moderation
-    stub.script(Reply(text="A graphic description follows.", chunks=3))
+    text = "A graphic description follows."
+    stub.script(Reply(text=text, chunks=3))
     stub.script(
         Moderation(flagged=True, categories={"violence/graphic": True}),
         when_contains="graphic description",
@@ -343,8 +348,16 @@ def test_provider_flags_the_whole_reply_before_it_is_released(
     conversation = ConversationFactory()
     reply = turn(conversation, "describe it", django_capture_on_commit_callbacks)
     assert reply.content == settings.MODERATION_OUTPUT_REPLACEMENT_TEXT
-    # Short reply, all inside the holdback: none of it was ever shown.
-    assert deltas_for(conversation.id, reply.id) == []
+    shown = "".join(deltas_for(conversation.id, reply.id))
+    if holdback:
+        # Short reply, all inside the fixed hold-back: none of it was ever shown.
+        assert shown == ""
+    else:
+        # Nothing in it could become a local match, so it streamed as it came; the
+        # provider's verdict (one call, on the whole reply) replaces it in every client.
+        assert text.startswith(shown)
+    final = [d for e, d in published(conversation.id) if e == "message"][-1]
+    assert final["id"] == str(reply.id) and final["content"] == reply.content
     flag = ModerationFlag.objects.get()
     assert (flag.source, flag.action, flag.categories) == (
         "output",
