@@ -82,11 +82,17 @@ class WorkerProcess:
 
         return f"{self.name}@{socket.gethostname()}"
 
-    def active_task_pids(self) -> list[int]:
+    def active_task_pids(self, *, task_name: str, args: list | None = None) -> list[int]:
+        """Pool processes running `task_name` (with these args) right now. The beat-driven
+        sweeper runs every second in this pool too: never mistake it for the task."""
         from chatbot.celery import app
 
         active = app.control.inspect(destination=[self.hostname], timeout=1).active() or {}
-        return [task["worker_pid"] for task in active.get(self.hostname, [])]
+        return [
+            task["worker_pid"]
+            for task in active.get(self.hostname, [])
+            if task["name"] == task_name and (args is None or list(task["args"]) == args)
+        ]
 
     def kill_pool_process(self, pid: int) -> None:
         os.kill(pid, signal.SIGKILL)

@@ -121,7 +121,7 @@ def test_pool_process_killed_mid_call_reply_completes_once(start_worker, llm_stu
     _slow_then_fast(llm_stub)
     result = turn_start(conversation=ConversationFactory(), content="Hi")
     llm_stub.wait_for_requests(1, timeout=10)
-    pids = worker.active_task_pids()
+    pids = worker.active_task_pids(task_name="chatbot.reply_generate", args=[str(result.reply.id)])
     assert len(pids) == 1
     killed_at = time.monotonic()
     worker.kill_pool_process(pids[0])
