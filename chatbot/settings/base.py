@@ -113,6 +113,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # WhiteNoise fork with an async middleware: under ASGI, WhiteNoise hands Django a sync file
 # iterator, which Django reads whole in a thread and warns about (docs/deployment.md).
 SERVESTATIC_USE_FINDERS = DEBUG
+# Served at the site root: /favicon.ico, which browsers ask for on every page (admin too).
+SERVESTATIC_ROOT = BASE_DIR / "chatbot" / "root_files"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "servestatic.storage.CompressedStaticFilesStorage"},

@@ -63,6 +63,26 @@ def test_static_file_streams_under_asgi_without_warnings():
     assert headers[b"content-type"].startswith(b"text/javascript")
 
 
+def test_favicon_ico_is_served_at_the_site_root():
+    status, headers, body = asgi_request("/favicon.ico")
+    assert status == 200
+    assert headers[b"content-type"] in (b"image/vnd.microsoft.icon", b"image/x-icon")
+    assert body[:4] == b"\0\0\1\0"  # an ICO header, not an HTML error page
+
+
+def test_svg_favicon_is_a_static_file():
+    status, headers, body = asgi_request("/static/chatdesk/favicon.svg")
+    assert status == 200
+    assert headers[b"content-type"].startswith(b"image/svg+xml")
+    assert body.startswith(b"<svg")
+
+
+def test_home_page_links_the_favicons(client, db):
+    html = client.get("/").content.decode()
+    assert '<link rel="icon" href="/favicon.ico"' in html
+    assert 'href="/static/chatdesk/favicon.svg" type="image/svg+xml"' in html
+
+
 def test_cors_origin_check_still_runs_in_sync_mode_under_asgi(transactional_db):
     """The static middleware is async-only: placed below CorsMiddleware it would switch that
     one to async mode, where its origin signal handler's query raises SynchronousOnlyOperation
