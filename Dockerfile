@@ -13,4 +13,5 @@ RUN DJANGO_SETTINGS_MODULE=chatbot.settings.base python manage.py collectstatic 
 USER chatdesk
 
 EXPOSE 8000
-CMD ["uvicorn", "chatbot.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]
+# --lifespan off: Django has no ASGI lifespan handler (uvicorn would say so at every start).
+CMD ["uvicorn", "chatbot.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--lifespan", "off"]

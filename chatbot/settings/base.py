@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "servestatic",  # its system checks
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
@@ -44,8 +45,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Async-only; above CorsMiddleware so that one keeps running in sync mode (its origin
+    # signal handler queries the database). Static files carry their own CORS header.
+    "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "chatbot.platform.middleware.ApiBodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -106,11 +109,15 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-# Served by WhiteNoise from the app itself: deployments may be offline, so no CDN.
-WHITENOISE_USE_FINDERS = DEBUG
+# Served by the app itself (deployments may be offline, so no CDN) through ServeStatic, the
+# WhiteNoise fork with an async middleware: under ASGI, WhiteNoise hands Django a sync file
+# iterator, which Django reads whole in a thread and warns about (docs/deployment.md).
+SERVESTATIC_USE_FINDERS = DEBUG
+# Served at the site root: /favicon.ico, which browsers ask for on every page (admin too).
+SERVESTATIC_ROOT = BASE_DIR / "chatbot" / "root_files"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "servestatic.storage.CompressedStaticFilesStorage"},
 }
 
 # --- Cache (rate limits, circuit breaker and caches must be shared between processes) --
