@@ -112,25 +112,25 @@ class LLMModelAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+# What one attempt did and cost: listed and shown alike.
+_ATTEMPT_FIELDS = [
+    "attempt",
+    "outcome",
+    "http_status",
+    "error_kind",
+    "latency_ms",
+    "ttft_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+]
+
+
 @admin.register(ProviderCall)
 class ProviderCallAdmin(admin.ModelAdmin):
     """The ledger is a record: staff read and filter it, nobody edits it."""
 
-    list_display = [
-        "created_at",
-        "model",
-        "endpoint_name",
-        "attempt",
-        "outcome",
-        "http_status",
-        "error_kind",
-        "latency_ms",
-        "ttft_ms",
-        "prompt_tokens",
-        "completion_tokens",
-        "cost",
-        "transcript",
-    ]
+    list_display = ["created_at", "model", "endpoint_name", *_ATTEMPT_FIELDS, "transcript"]
     list_filter = ["outcome", "error_kind", "model", "endpoint", "created_at"]
     list_select_related = ["reply"]
     search_fields = ["model", "endpoint_name", "error_kind", "=reply__id"]
@@ -143,15 +143,7 @@ class ProviderCallAdmin(admin.ModelAdmin):
         "endpoint",
         "endpoint_name",
         "model",
-        "attempt",
-        "outcome",
-        "http_status",
-        "error_kind",
-        "latency_ms",
-        "ttft_ms",
-        "prompt_tokens",
-        "completion_tokens",
-        "cost",
+        *_ATTEMPT_FIELDS,
     ]
     readonly_fields = fields
 
