@@ -347,6 +347,10 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
 CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
+# Eager tasks run on a small thread pool of the web process, after the request is answered,
+# so the demo's turn is as asynchronous as the real one (202 at once, the reply streams in).
+# Tests turn it off to run tasks inline and deterministically.
+CELERY_EAGER_IN_BACKGROUND = env.bool("CELERY_EAGER_IN_BACKGROUND", default=True)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -10,6 +10,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatde
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+os.environ.setdefault("CELERY_EAGER_IN_BACKGROUND", "false")  # inline: tests see the result
 os.environ.setdefault("DJANGO_READ_DOT_ENV", "false")
 os.environ.setdefault("OFFLINE_RESPONDER_DELAY_MS", "0")
 os.environ.setdefault("LLM_MAX_RETRIES", "0")
