@@ -4,7 +4,9 @@ Measures, against the same OpenAI-compatible stub server:
   (a) time to first token seen by an SSE client, minus the stub's own time to first token
       (a direct streamed call with the openai SDK);
   (b) whole-turn time (POST → final `message` event) minus the stub's whole-call time;
-at 1 and 20 concurrent conversations. Prints p50/p99 and the ratio to the direct call.
+at 1 and 20 concurrent conversations. Prints p50/p99 and the ratio to the direct call, and
+the CPU each turn costs the system under test (every uvicorn, worker and pool process,
+read from /proc before and after: steadier than times on a noisy machine).
 
 Real parts: uvicorn (ASGI) serving the app, a Celery worker (threads pool) on the Redis
 broker, Postgres, Redis Streams for events. Run from the repository root:
@@ -175,6 +177,34 @@ async def chatdesk_turns(base: str, widget_key: str, concurrency: int, turns: in
     return ttft, total, post
 
 
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds used so far) of a live process, from /proc."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks  # ppid; utime + stime
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """CPU used by these processes and all their descendants (uvicorn workers, pool
+    children): the system under test, not the load generator or the stub."""
+    stats = {int(p.name): _stat(int(p.name)) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    children: dict[int, list[int]] = {}
+    for pid, stat in stats.items():
+        if stat:
+            children.setdefault(stat[0], []).append(pid)
+    total, todo = 0.0, list(roots)
+    while todo:
+        pid = todo.pop()
+        if stats.get(pid):
+            total += stats[pid][1]
+        todo.extend(children.get(pid, []))
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=10, help="turns per conversation")
@@ -296,11 +326,17 @@ def main() -> None:
         }
         if overrides:
             print(f"overrides: {overrides}")
+        idle_before = cpu_seconds([proc.pid for proc in procs])
+        time.sleep(3)
+        idle = (cpu_seconds([proc.pid for proc in procs]) - idle_before) / 3
+        print(f"idle CPU of the system under test: {idle * 1000:.0f} ms per second")
         for concurrency in args.concurrency:
             d_ttft, d_total = asyncio.run(direct_call(stub, concurrency, args.turns))
+            cpu_before = cpu_seconds([proc.pid for proc in procs])
             c_ttft, c_total, c_post = asyncio.run(
                 chatdesk_turns(base, widget_key, concurrency, args.turns)
             )
+            cpu_per_turn = (cpu_seconds([proc.pid for proc in procs]) - cpu_before) / len(c_total)
             print(f"\n== {concurrency} concurrent conversation(s)")
             print(summary("direct SDK call: time to 1st token", d_ttft))
             print(summary("direct SDK call: whole call", d_total))
@@ -315,6 +351,10 @@ def main() -> None:
                     f"(ratio to direct p50 {pct(ours, 50) / pct(theirs, 50):.2f}x, "
                     f"p99 {pct(ours, 99) / pct(theirs, 99):.2f}x)"
                 )
+            print(
+                f"CPU per turn (web + worker + SSE, from /proc): {cpu_per_turn * 1000:.1f} ms "
+                "(DESIGN.md budget: 10 ms)"
+            )
             if statistics.mean(c_total) > 10:
                 print("warning: turns took over 10 s on average; is the worker running?")
     finally:
