@@ -20,6 +20,7 @@ export function createSseParser({ lastEventId = null, onEvent, onId } = {}) {
   let idBuf = lastEventId;
   let committed = lastEventId;
   let stopped = false;
+  let skipLF = false; // the last chunk ended with CR: a LF starting the next one is its CRLF
 
   function dispatch() {
     committed = idBuf;
@@ -54,9 +55,13 @@ export function createSseParser({ lastEventId = null, onEvent, onId } = {}) {
       if (buf[0] === '\uFEFF') buf = buf.slice(1);
       first = false;
     }
+    if (skipLF && buf) {
+      if (buf[0] === '\n') buf = buf.slice(1);
+      skipLF = false;
+    }
     let m;
     while (!stopped && (m = /\r\n|\r|\n/.exec(buf))) {
-      if (m[0] === '\r' && m.index === buf.length - 1) break; // maybe a CRLF split across chunks
+      if (m[0] === '\r' && m.index === buf.length - 1) skipLF = true; // maybe a CRLF split across chunks
       processLine(buf.slice(0, m.index));
       buf = buf.slice(m.index + m[0].length);
     }
