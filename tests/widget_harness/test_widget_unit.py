@@ -4,12 +4,15 @@ Real Chromium (Debian /usr/bin/chromium) through Playwright, against the in-memo
 in ``fake_api.py`` (no Django needed). The host page and the API are on different ports, so
 every API call is a real cross-origin request, as on a customer's website.
 
-Run: .venv/bin/python -m pytest tests/widget_harness -q -p no:django
+Fixtures (the fake API, Chromium, ``make_page``) live in ``conftest.py``. Screenshots and
+other artefacts go to ``test-artifacts/`` only (see ``test_screenshot_streamed_markdown_reply``).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -17,21 +20,19 @@ import pytest
 from playwright import sync_api
 
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SHADOW,
     open_widget,
-    page_factory,
     record_reply_snapshots,
-    require_chromium,
     send,
+    shadow_active_class,
     wait_reply_done,
 )
-from tests.widget_harness.fake_api import POLITE_FAILURE, FakeApi, split_chunks
+from tests.widget_harness.fake_api import POLITE_FAILURE, split_chunks
 
 expect = sync_api.expect
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOT = REPO / "docs" / "img" / "widget.png"
+SCREENSHOT = REPO / "test-artifacts" / "widget.png"
+DOCS_SCREENSHOT = REPO / "docs" / "img" / "widget.png"  # only with UPDATE_DOCS_SCREENSHOTS=1
 DEFAULT_REPLY = (
     "Thanks for your message! This answer is streamed to you in several small pieces "
     "so you can watch it arrive."
@@ -40,41 +41,7 @@ DEFAULT_REPLY = (
 pytestmark = pytest.mark.browser
 
 
-# --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def fake():
-    with FakeApi() as api:
-        yield api
-
-
-@pytest.fixture(autouse=True)
-def _reset(fake):
-    fake.reset()
-    yield
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_chromium()
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def make_page(browser):
-    with page_factory(browser, timeout_ms=8000) as make:
-        yield make
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def shadow_active_class(page) -> str:
-    return page.evaluate(f"() => ({SHADOW}.activeElement || {{}}).className || ''")
 
 
 def stored(page, suffix: str):
@@ -547,3 +514,5 @@ def test_screenshot_streamed_markdown_reply(fake, make_page):
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 10_000
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":  # a deliberate act, never by default
+        shutil.copyfile(SCREENSHOT, DOCS_SCREENSHOT)
