@@ -102,5 +102,10 @@ async function createSession() {
   state.token = data.token;
   cfg.store.set('token', state.token);
   state.identified = !!(data.customer && data.customer.identified);
+  const max = data.max_message_chars;
+  if (Number.isInteger(max) && max > 0) {
+    state.maxChars = max;
+    cfg.store.set('max_chars', String(max)); // a stored token means no session answer next time
+  }
   return state.token;
 }

@@ -3,11 +3,12 @@
 //
 // An item is { key, id, msg (the server's message as last seen), local (an unsent message's
 // send state), placeholder (our pending reply before its id is known), streamed (text built
-// from delta events), errorText, el/body/meta (view/message.js), touched }.
+// from delta events), errorText, live (it changed while the visitor was here: announce it
+// when finished), el/speaker/body/meta (view/message.js), touched }.
 
 import { ApiError, enc, ensureSession, request } from './api.js';
 import { backgroundError } from './availability.js';
-import { findAdoptable, mergeInto, newReplyMsg, rank, RANK } from './messages.js';
+import { findAdoptable, isFinal, mergeInto, newReplyMsg, rank, RANK } from './messages.js';
 import { cfg, state, ui } from './state.js';
 import { closeStream, openStream } from './stream.js';
 import { uuid4 } from './uuid.js';
@@ -78,6 +79,7 @@ export function createItem(msg, extra) {
       placeholder: false,
       errorText: '',
       streamed: '', // text built from delta events only
+      live: false,
       touched: Date.now(),
     },
     createItemEl(),
@@ -117,7 +119,14 @@ export function bindId(item, id) {
   claimOrphan(item);
 }
 
-export function upsertMessage(msg) {
+// A message not finished yet that changes now will be announced when it is (view/message.js);
+// one already finished (history, a replayed event) will not.
+function markLive(item) {
+  if (!isFinal(item.msg.status)) item.live = true;
+}
+
+// `live`: the message comes from the stream or polling, not from the history loaded at start.
+export function upsertMessage(msg, live) {
   if (!msg || typeof msg !== 'object' || msg.id == null) return null;
   if (msg.conversation != null && state.conversationId && String(msg.conversation) !== state.conversationId) {
     return null;
@@ -129,11 +138,12 @@ export function upsertMessage(msg) {
     if (item) bindId(item, id);
   }
   if (item) {
+    if (live) markLive(item);
     mergeInto(item, msg);
     scheduleRender(item);
     if (!state.isOpen && msg.role !== 'user' && rank(msg.status) === 2) showUnread();
   } else {
-    item = createItem(msg);
+    item = createItem(msg, { live: !!live });
     appendItem(item);
   }
   return item;
@@ -152,7 +162,10 @@ function sendInFlight() {
 function replyTarget(replyId) {
   const id = String(replyId);
   const known = state.byId.get(id);
-  if (known) return known;
+  if (known) {
+    markLive(known);
+    return known;
+  }
   if (sendInFlight()) {
     let o = state.orphans.get(id);
     if (!o) {
@@ -161,7 +174,7 @@ function replyTarget(replyId) {
     }
     return o;
   }
-  const item = createItem(newReplyMsg(id));
+  const item = createItem(newReplyMsg(id), { live: true });
   appendItem(item);
   return item;
 }
@@ -185,7 +198,7 @@ export function releaseOrphans() {
   if (sendInFlight()) return;
   for (const o of Array.from(state.orphans.values())) {
     if (state.byId.has(o.id)) continue;
-    const item = createItem(newReplyMsg(o.id));
+    const item = createItem(newReplyMsg(o.id), { live: true });
     appendItem(item);
   }
   state.orphans.clear();
@@ -221,7 +234,7 @@ function handleEvent(s, type, raw) {
     item.msg.status = 'streaming';
     touch(item);
   } else if (type === 'message') {
-    upsertMessage(data);
+    upsertMessage(data, true);
   } else if (type === 'status') {
     if (data.reply_id == null) return;
     if (data.status === 'retrying') {
@@ -250,13 +263,13 @@ function handleEvent(s, type, raw) {
 
 // ------------------------------------------------------------------ history & polling
 
-async function fetchMessages(convId, after, gen) {
+async function fetchMessages(convId, after, gen, live) {
   for (let page = 0; page < 50; page++) {
     const q = '?limit=100' + (after ? '&after=' + enc(after) : '');
     const data = await request('GET', '/conversations/' + enc(convId) + '/messages/' + q);
     if (gen !== state.convGen || state.conversationId !== convId) return;
     const results = (data && Array.isArray(data.results) && data.results) || [];
-    for (const m of results) upsertMessage(m);
+    for (const m of results) upsertMessage(m, live);
     if (!data || !data.has_more || !results.length) return;
     after = results[results.length - 1].id;
   }
@@ -281,7 +294,7 @@ async function restore() {
     forgetConversation();
     return;
   }
-  await fetchMessages(id, null, gen);
+  await fetchMessages(id, null, gen, false);
   if (gen === state.convGen && state.conversationId === id) connect(id);
 }
 
@@ -333,7 +346,7 @@ async function poll(idx) {
         break;
       }
     }
-    await fetchMessages(convId, after, gen);
+    await fetchMessages(convId, after, gen, true);
   } catch (e) {
     if (e && e.status === 404 && gen === state.convGen && state.conversationId === convId) forgetConversation();
   } finally {

@@ -3,7 +3,7 @@
 
 import { findScript, readConfig } from './config.js';
 import { clearConversation, connect, itemForElement, start } from './conversation.js';
-import { retry, submit } from './send.js';
+import { edit, retry, submit } from './send.js';
 import { cfg, state, ui } from './state.js';
 import { createStore } from './storage.js';
 import { buildUi, scrollToBottom, showPanel } from './view/panel.js';
@@ -52,6 +52,7 @@ function boot() {
     newConversation,
     submit,
     retry: (el) => retry(itemForElement(el)),
+    edit: (el) => edit(itemForElement(el)),
   });
   if (state.pendingOpen) open(false); // data-open: show the panel without stealing the page's focus
 }
@@ -86,6 +87,8 @@ function init() {
   }
   state.token = store.get('token');
   state.conversationId = store.get('conversation');
+  const maxChars = parseInt(store.get('max_chars') || '', 10);
+  if (maxChars > 0) state.maxChars = maxChars;
   state.pendingOpen = cfg.startOpen;
 
   window.addEventListener('online', wakeStream);

@@ -327,9 +327,20 @@ export function parseMarkdown(src, opts) {
   return root.children;
 }
 
-// The plain text of a tree (what a screen reader would read), for tests and announcements.
-export function textOf(nodes) {
+// The plain text of a tree, one line per block (what a screen reader announces).
+const BLOCKS = new Set(['p', 'pre', 'ul', 'ol', 'li', 'blockquote', 'hr']);
+
+function rawText(nodes) {
   let out = '';
-  for (const n of nodes) out += typeof n === 'string' ? n : n.tag === 'br' ? '\n' : textOf(n.children);
+  for (const n of nodes) {
+    if (typeof n === 'string') out += n;
+    else if (n.tag === 'br') out += '\n';
+    else if (BLOCKS.has(n.tag)) out += '\n' + rawText(n.children) + '\n';
+    else out += rawText(n.children);
+  }
   return out;
+}
+
+export function textOf(nodes) {
+  return rawText(nodes).replace(/\n{2,}/g, '\n').trim();
 }

@@ -60,13 +60,34 @@ export function displayText(item) {
   return item.streamed.length >= snap.length ? item.streamed : snap;
 }
 
-// What an unsent message says, and whether Retry may help.
-export function describeSendError(e, T) {
-  if (e.status === 429) return { note: T.rateLimited, retryable: true };
-  if (e.status === 413 || e.code === 'payload_too_large') return { note: T.tooLong, retryable: false };
-  if (e.status >= 400 && e.status < 500 && !e.session) {
-    const fieldMsg = e.fields && e.fields.content && e.fields.content[0];
-    return { note: String(fieldMsg || e.message || T.invalid), retryable: false };
-  }
-  return { note: T.notSent, retryable: true }; // network error, 5xx, session unavailable
+// Characters as the server counts them (Python's len of the trimmed text): code points, so an
+// emoji is one character, not two UTF-16 units.
+export function countChars(text) {
+  return Array.from(String(text || '').trim()).length;
 }
+
+// What an unsent message says, in the widget's words for the error's code (never the
+// server's message), and what the visitor can do: Retry (the same client_message_id, for
+// failures where the server may have stored it or asked us to wait) and/or Edit (the server
+// refused it: it was not stored, so it can come back to the composer and be sent anew).
+export function describeSendError(e, T, { tooLong = false } = {}) {
+  if (e.session || !e.status || e.status >= 500) {
+    return { note: T.notSent, retryable: true, editable: false }; // network error, 5xx, no session
+  }
+  if (e.status === 429) {
+    const note = e.code === 'too_many_pending_replies' ? T.tooManyPending : T.rateLimited;
+    return { note, retryable: true, editable: true };
+  }
+  if (e.status === 413 || e.code === 'payload_too_large' || tooLong) {
+    return { note: T.tooLong, retryable: false, editable: true };
+  }
+  return { note: T.invalid, retryable: false, editable: true }; // validation_error and other 4xx
+}
+
+// A failed reply in the widget's words, by its error code.
+export function replyErrorText(msg, T) {
+  return msg.error_code === 'budget_exceeded' ? T.budgetExceeded : T.failedReplyFallback;
+}
+
+// The screen-reader label that says who wrote a message (the string's key in i18n.js).
+export const SPEAKER = { user: 'youSaid', assistant: 'assistantSaid', staff: 'staffSaid', system: 'systemSaid' };

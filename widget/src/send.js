@@ -1,6 +1,7 @@
 // Sending: an optimistic bubble at once, then (one send at a time, in order) the
-// conversation, the stream, the POST; an unsent message keeps its client_message_id, so a
-// retry can never store it twice.
+// conversation, the stream, the POST. An unsent message keeps its client_message_id, so a
+// retry can never store it twice; one the server refused can be edited (back into the
+// composer, sent anew with a new id).
 
 import { enc, request } from './api.js';
 import { isAvailabilityError, setUnavailable } from './availability.js';
@@ -14,22 +15,23 @@ import {
   releaseOrphans,
   removeItem,
 } from './conversation.js';
-import { describeSendError, mergeInto } from './messages.js';
+import { countChars, describeSendError, mergeInto } from './messages.js';
 import { cfg, state, ui } from './state.js';
 import { streamReady } from './stream.js';
 import { uuid4 } from './uuid.js';
 import { scheduleRender } from './view/message.js';
-import { autosize, setSending } from './view/panel.js';
+import { announce, autosize, setSending, updateSendButton } from './view/panel.js';
 
 export function submit() {
   if (!state.mounted || state.sending || state.restoring) return;
   const text = ui.input.value;
-  if (!text.trim()) return;
+  if (!text.trim() || countChars(text) > state.maxChars) return; // the counter says why
   ui.input.value = '';
   autosize();
+  updateSendButton();
   const item = createItem(
     { role: 'user', content: text, status: 'pending', created_at: new Date().toISOString() },
-    { local: { cmid: uuid4(), state: 'sending', note: '', retryable: false, retryAt: 0 } }
+    { local: { cmid: uuid4(), state: 'sending', note: '', retryable: false, editable: false, retryAt: 0 } }
   );
   state.stick = true;
   appendItem(item);
@@ -42,6 +44,23 @@ export function retry(item) {
   state.stick = true;
   scheduleRender(item);
   queueSend(item);
+}
+
+// Back into the composer (before a draft already there, nothing is lost), bubble removed.
+export function edit(item) {
+  if (!item || !item.local || item.local.state !== 'failed' || !item.local.editable) return;
+  const draft = ui.input.value;
+  ui.input.value = draft.trim() ? item.msg.content + '\n\n' + draft : item.msg.content;
+  removeItem(item);
+  autosize();
+  updateSendButton();
+  if (ui.input.disabled) {
+    state.refocusAfterSend = true;
+  } else {
+    ui.input.focus();
+    const end = item.msg.content.length;
+    ui.input.setSelectionRange(end, end);
+  }
 }
 
 function queueSend(item) {
@@ -70,7 +89,7 @@ async function doSend(item) {
   scheduleRender(item);
   const placeholder = createItem(
     { role: 'assistant', content: '', status: 'pending', created_at: new Date().toISOString() },
-    { placeholder: true, forUser: item }
+    { placeholder: true, forUser: item, live: true }
   );
   appendItem(placeholder);
   try {
@@ -125,13 +144,15 @@ async function doSend(item) {
   } catch (e) {
     if (gen !== state.convGen) return;
     if (!placeholder.id) removeItem(placeholder);
-    const d = describeSendError(e, cfg.T);
+    const d = describeSendError(e, cfg.T, { tooLong: countChars(item.msg.content) > state.maxChars });
     item.local.state = 'failed';
     item.local.note = d.note;
     item.local.retryable = d.retryable;
+    item.local.editable = d.editable;
     item.local.retryAt = e.status === 429 && e.retryAfter ? Date.now() + Math.min(e.retryAfter, 60) * 1000 : 0;
     if (isAvailabilityError(e)) setUnavailable(true);
     scheduleRender(item);
+    announce(d.note);
   } finally {
     if (gen === state.convGen) releaseOrphans();
   }

@@ -24,6 +24,7 @@ export const state = {
   convPromise: null,
   sessionPromise: null,
   unavailable: false,
+  maxChars: 4000, // the server's CHAT_MAX_MESSAGE_CHARS, from the session (4000 until then)
 
   // messages, in display order; server ids -> items; stream events waiting for an id
   items: [],
@@ -35,6 +36,7 @@ export const state = {
   inflight: 0,
   sendChain: Promise.resolve(),
   refocusAfterSend: false,
+  overLimit: false, // the composer's text is longer than maxChars
 
   // lifecycle
   started: false,

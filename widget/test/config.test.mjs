@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { readConfig, resolveApiBase } from '../src/config.js';
-import { STRINGS, pickLang } from '../src/i18n.js';
+import { STRINGS, fmt, pickLang } from '../src/i18n.js';
 
 describe('language', () => {
   test('data-lang wins; otherwise the first browser language the widget speaks; else English', () => {
@@ -12,6 +12,13 @@ describe('language', () => {
     assert.equal(pickLang('', ['fr-FR', 'zh-CN', 'en']), 'zh-Hans');
     assert.equal(pickLang('', ['fr-FR', 'de']), 'en');
     assert.equal(pickLang('', undefined), 'en');
+  });
+
+  test('placeholders are filled, with a singular form where there is one', () => {
+    assert.equal(fmt(STRINGS.en, 'counter', { n: 3990, max: 4000 }), '3990 / 4000');
+    assert.equal(fmt(STRINGS.en, 'overLimit', { k: 1 }), '1 character too many');
+    assert.equal(fmt(STRINGS.en, 'overLimit', { k: 12 }), '12 characters too many');
+    assert.equal(fmt(STRINGS['zh-Hans'], 'overLimit', { k: 12 }), '超出 12 个字符');
   });
 
   test('every language has every string', () => {

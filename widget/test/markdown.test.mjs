@@ -124,6 +124,12 @@ describe('Markdown: inline', () => {
   });
 });
 
+describe('Markdown: plain text', () => {
+  test('one line per block, for screen-reader announcements', () => {
+    assert.equal(textOf(md('Hi **there**,\nsee [docs](https://d.test).\n\n- one\n- two\n\n```\ncode\n```')), 'Hi there,\nsee docs.\none\ntwo\ncode');
+  });
+});
+
 describe('Markdown: untrusted input', () => {
   test('raw HTML is text, never markup', () => {
     const src = 'Hi <script>window.__pwned=1</script> <img src=x onerror="window.__pwned=1"> <iframe src="/frame">';

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { describeSendError, displayText, findAdoptable, isFinal, mergeInto, rank } from '../src/messages.js';
+import {
+  countChars,
+  describeSendError,
+  displayText,
+  findAdoptable,
+  isFinal,
+  mergeInto,
+  rank,
+  replyErrorText,
+} from '../src/messages.js';
 import { STRINGS } from '../src/i18n.js';
 
 const item = (msg, extra = {}) => ({ id: null, msg, local: null, streamed: '', ...extra });
@@ -68,12 +77,47 @@ describe('findAdoptable', () => {
 
 describe('describeSendError', () => {
   const T = STRINGS.en;
-  test('network errors and 5xx may be retried', () => {
-    assert.deepEqual(describeSendError({ status: 0 }, T), { note: T.notSent, retryable: true });
-    assert.deepEqual(describeSendError({ status: 503 }, T), { note: T.notSent, retryable: true });
+  const SERVER = 'Ensure this field has no more than 4000 characters.';
+
+  test('no answer, 5xx or no session: Retry (the same id), never Edit (it may be stored)', () => {
+    for (const e of [{ status: 0 }, { status: 503 }, { status: 403, session: true }]) {
+      assert.deepEqual(describeSendError(e, T), { note: T.notSent, retryable: true, editable: false });
+    }
   });
-  test('429 may be retried; 413 may not', () => {
-    assert.equal(describeSendError({ status: 429 }, T).retryable, true);
-    assert.deepEqual(describeSendError({ status: 413 }, T), { note: T.tooLong, retryable: false });
+
+  test('429: Retry after the wait, or Edit', () => {
+    assert.deepEqual(describeSendError({ status: 429, code: 'rate_limited' }, T), {
+      note: T.rateLimited,
+      retryable: true,
+      editable: true,
+    });
+    assert.equal(describeSendError({ status: 429, code: 'too_many_pending_replies' }, T).note, T.tooManyPending);
+  });
+
+  test("refused (413, 400...): Edit only, in the widget's words, never the server's message", () => {
+    assert.deepEqual(describeSendError({ status: 413, code: 'payload_too_large', message: SERVER }, T), {
+      note: T.tooLong,
+      retryable: false,
+      editable: true,
+    });
+    const invalid = { status: 400, code: 'validation_error', message: SERVER, fields: { content: [SERVER] } };
+    assert.deepEqual(describeSendError(invalid, T), { note: T.invalid, retryable: false, editable: true });
+    assert.equal(describeSendError(invalid, T, { tooLong: true }).note, T.tooLong);
+    assert.equal(describeSendError(invalid, STRINGS['zh-Hans']).note, STRINGS['zh-Hans'].invalid);
+  });
+});
+
+describe('failed replies and lengths', () => {
+  test("a failed reply's text by its code", () => {
+    const T = STRINGS['zh-Hans'];
+    assert.equal(replyErrorText({ error_code: 'budget_exceeded' }, T), T.budgetExceeded);
+    assert.equal(replyErrorText({ error_code: 'worker_lost' }, T), T.failedReplyFallback);
+  });
+
+  test('characters are counted like the server does: code points of the trimmed text', () => {
+    assert.equal(countChars('  hello \n'), 5);
+    assert.equal(countChars('👋🏽'), 2); // 4 UTF-16 units
+    assert.equal(countChars('你好'), 2);
+    assert.equal(countChars(''), 0);
   });
 });

@@ -1,23 +1,25 @@
 // One message bubble: its DOM, kept in step with its item. Renders are batched, one per
 // animation frame (which also throttles re-rendering streamed Markdown).
 
-import { parseMarkdown } from '../markdown.js';
-import { ROLES, displayText, rank } from '../messages.js';
+import { SERVER_LANG } from '../i18n.js';
+import { parseMarkdown, textOf } from '../markdown.js';
+import { ROLES, SPEAKER, displayText, rank, replyErrorText } from '../messages.js';
 import { cfg, state } from '../state.js';
 import { appendTree, fmtTime, h } from './dom.js';
-import { scrollToBottom, updateEmpty } from './panel.js';
+import { announce, scrollToBottom, updateEmpty } from './panel.js';
 
 const dirty = new Set();
 let frameQueued = false;
 
 export function createItemEl() {
   const el = h('div', 'cd-msg');
+  const speaker = h('span', 'cd-sr cd-speaker'); // "You said:", read before the text
   const bubble = h('div', 'cd-bubble');
   const body = h('div', 'cd-body');
   const meta = h('div', 'cd-meta');
   bubble.appendChild(body);
-  el.append(bubble, meta);
-  return { el, body, meta };
+  el.append(speaker, bubble, meta);
+  return { el, speaker, body, meta };
 }
 
 export function scheduleRender(item) {
@@ -64,12 +66,18 @@ function renderItem(item) {
   item.el.hidden = role !== 'user' && !!m.merged_into;
   if (busy) item.el.setAttribute('aria-busy', 'true');
   else item.el.removeAttribute('aria-busy');
+  item.speaker.textContent = T[SPEAKER[role]];
 
   const body = item.body;
   body.replaceChildren();
   const content = displayText(item);
+  let said = ''; // the text announced when a reply is finished
   if (role === 'user') {
     body.textContent = content;
+  } else if (failedReply && cfg.lang !== SERVER_LANG) {
+    // The stored text of a failed reply is the server's (CHAT_FAILED_REPLY_TEXT...): say it
+    // in the visitor's language instead.
+    body.textContent = said = replyErrorText(m, T);
   } else if (busy && !content) {
     const typing = h('span', 'cd-typing');
     for (let i = 0; i < 3; i++) typing.appendChild(h('span', 'cd-dot'));
@@ -79,12 +87,15 @@ function renderItem(item) {
     body.appendChild(typing);
   } else {
     const text = content || (failedReply ? item.errorText || T.failedReplyFallback : '');
-    appendTree(body, parseMarkdown(text, { imageLabel: T.image }));
+    const tree = parseMarkdown(text, { imageLabel: T.image });
+    appendTree(body, tree);
+    said = textOf(tree);
     if (failedReply && content && item.errorText && !content.includes(item.errorText)) {
       // partial streamed text followed by an error event (the final message replaces both)
       const p = h('p');
       p.textContent = item.errorText;
       body.appendChild(p);
+      said += '\n' + item.errorText;
     }
     if (busy) {
       let target = body.lastElementChild;
@@ -116,6 +127,12 @@ function renderItem(item) {
     const note = h('span', 'cd-note');
     note.textContent = item.local.note || T.notSent;
     meta.appendChild(note);
+    // Clicks on these buttons reach the log's handler (panel.js).
+    if (item.local.editable) {
+      const btn = h('button', 'cd-edit', { type: 'button' });
+      btn.textContent = T.edit;
+      meta.appendChild(btn);
+    }
     if (item.local.retryable) {
       const btn = h('button', 'cd-retry', { type: 'button' });
       btn.textContent = T.retry;
@@ -124,7 +141,14 @@ function renderItem(item) {
         btn.disabled = true;
         setTimeout(() => scheduleRender(item), wait + 50);
       }
-      meta.appendChild(btn); // clicks reach the log's handler (panel.js)
+      meta.appendChild(btn);
     }
+  }
+
+  // Announce a message once, when it is finished, if it happened while the visitor was here
+  // (item.live, see conversation.js); history loaded at start is not read out.
+  if (!busy && role !== 'user' && item.live && !item.announced && !item.el.hidden) {
+    item.announced = true;
+    announce(T[SPEAKER[role]] + ' ' + said.trim());
   }
 }

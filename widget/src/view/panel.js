@@ -2,8 +2,14 @@
 // buildUi(actions) mounts it and wires its controls to `actions` (main.js).
 
 import CSS from '../styles.css';
+import { fmt } from '../i18n.js';
+import { countChars } from '../messages.js';
 import { cfg, state, ui } from '../state.js';
 import { h, icon } from './dom.js';
+
+// At phone width the panel covers the page: it is then a modal dialog (focus stays inside).
+const PHONE = '(max-width: 480px)';
+const FOCUSABLE = 'button:not([disabled]), [href], textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
 export function buildUi(actions) {
   const T = cfg.T;
@@ -68,9 +74,11 @@ export function buildUi(actions) {
   banner.appendChild(bannerText);
   banner.hidden = !state.unavailable;
 
+  // Not a live region: a streamed bubble is redrawn many times. Finished messages are
+  // announced once each through the announcer below (announce()).
   const log = h('div', 'cd-log', {
     role: 'log',
-    'aria-live': 'polite',
+    'aria-live': 'off',
     'aria-label': T.log,
     tabindex: '0',
   });
@@ -84,6 +92,7 @@ export function buildUi(actions) {
     rows: '1',
     placeholder: T.placeholder,
     'aria-label': T.inputLabel,
+    'aria-describedby': 'cd-count',
     autocomplete: 'off',
   });
   const sendBtn = h('button', 'cd-send', { type: 'submit', 'aria-label': T.send, title: T.send });
@@ -91,10 +100,16 @@ export function buildUi(actions) {
   sendBtn.disabled = true;
   form.append(input, sendBtn);
 
+  const count = h('div', 'cd-count', { id: 'cd-count' });
+  count.hidden = true;
+
   const footer = h('div', 'cd-footer');
   footer.textContent = T.poweredBy;
 
-  panel.append(header, banner, log, form, footer);
+  panel.append(header, banner, log, form, count, footer);
+
+  // Outside the panel, so a reply that finishes while it is closed is still announced.
+  const announcer = h('div', 'cd-sr cd-announcer', { role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true' });
 
   const launcher = h('button', 'cd-launcher', {
     type: 'button',
@@ -111,10 +126,29 @@ export function buildUi(actions) {
   unread.hidden = true;
   launcher.append(chatIco, closeIco, unread);
 
-  root.append(panel, launcher);
+  root.append(panel, launcher, announcer);
   shadow.appendChild(root);
 
-  Object.assign(ui, { host, shadow, root, panel, banner, log, empty, input, sendBtn, launcher, unread, newBtn, closeBtn });
+  const phone = typeof window.matchMedia === 'function' ? window.matchMedia(PHONE) : null;
+  Object.assign(ui, {
+    host,
+    shadow,
+    root,
+    panel,
+    banner,
+    log,
+    empty,
+    input,
+    sendBtn,
+    count,
+    launcher,
+    unread,
+    newBtn,
+    closeBtn,
+    announcer,
+    phone,
+  });
+  if (phone && phone.addEventListener) phone.addEventListener('change', updateModal);
 
   launcher.addEventListener('click', () => (state.isOpen ? actions.close() : actions.open()));
   closeBtn.addEventListener('click', () => actions.close());
@@ -138,14 +172,18 @@ export function buildUi(actions) {
       e.preventDefault();
       e.stopPropagation();
       actions.close();
+    } else if (e.key === 'Tab' && isModal()) {
+      trapFocus(e);
     }
   });
   log.addEventListener('scroll', () => {
     state.stick = log.scrollHeight - log.scrollTop - log.clientHeight < 48;
   });
   log.addEventListener('click', (e) => {
-    const btn = e.target.closest && e.target.closest('.cd-retry');
-    if (btn) actions.retry(btn.closest('.cd-msg'));
+    const btn = e.target.closest && e.target.closest('.cd-retry, .cd-edit');
+    if (!btn) return;
+    if (btn.classList.contains('cd-retry')) actions.retry(btn.closest('.cd-msg'));
+    else actions.edit(btn.closest('.cd-msg'));
   });
 
   document.body.appendChild(host);
@@ -158,8 +196,31 @@ export function autosize() {
   ta.style.height = Math.min(ta.scrollHeight + 2, 140) + 'px';
 }
 
+// Send button, counter and validity of the composer, from its text and the state.
 export function updateSendButton() {
-  if (state.mounted) ui.sendBtn.disabled = state.sending || state.restoring || !ui.input.value.trim();
+  if (!state.mounted) return;
+  const T = cfg.T;
+  const text = ui.input.value;
+  const n = countChars(text);
+  const max = state.maxChars;
+  const over = n > max;
+  ui.sendBtn.disabled = state.sending || state.restoring || !text.trim() || over;
+  ui.count.hidden = n < Math.floor(max * 0.8); // shown near the limit only
+  if (!ui.count.hidden) {
+    const num = h('span', 'cd-count-num');
+    num.textContent = fmt(T, 'counter', { n, max });
+    ui.count.replaceChildren(num);
+    if (over) {
+      const note = h('span', 'cd-count-over');
+      note.textContent = fmt(T, 'overLimit', { k: n - max });
+      ui.count.append(' · ', note);
+    }
+  }
+  ui.count.classList.toggle('cd-count--over', over);
+  if (over) ui.input.setAttribute('aria-invalid', 'true');
+  else ui.input.removeAttribute('aria-invalid');
+  if (over && !state.overLimit) announce(fmt(T, 'overLimit', { k: n - max }));
+  state.overLimit = over;
 }
 
 export function setSending(flag) {
@@ -180,8 +241,37 @@ export function showPanel(open) {
   const T = cfg.T;
   ui.root.classList.toggle('cd-open', open);
   ui.launcher.setAttribute('aria-expanded', open ? 'true' : 'false');
-  ui.launcher.setAttribute('aria-label', open ? T.close : T.open);
+  // Not "Close chat": that is the panel's own Close button; two controls, two names.
+  ui.launcher.setAttribute('aria-label', open ? T.hide : T.open);
   if (open) ui.unread.hidden = true;
+  updateModal();
+}
+
+function isModal() {
+  return state.isOpen && !!ui.phone && ui.phone.matches;
+}
+
+function updateModal() {
+  ui.panel.setAttribute('aria-modal', isModal() ? 'true' : 'false');
+}
+
+// Tab and Shift+Tab cycle through the panel's controls.
+function trapFocus(e) {
+  const stops = Array.from(ui.panel.querySelectorAll(FOCUSABLE)).filter((el) => el.getClientRects().length > 0);
+  if (!stops.length) return;
+  const first = stops[0];
+  const last = stops[stops.length - 1];
+  const at = stops.indexOf(ui.shadow.activeElement);
+  if (e.shiftKey ? at <= 0 : at === -1 || at === stops.length - 1) {
+    e.preventDefault();
+    (e.shiftKey ? last : first).focus();
+  }
+}
+
+// Say `text` once, politely, to screen-reader users.
+export function announce(text) {
+  if (!ui.announcer || !text) return;
+  ui.announcer.textContent = text;
 }
 
 export function scrollToBottom() {
