@@ -107,7 +107,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Served by WhiteNoise from the app itself: deployments may be offline, so no CDN.
-WHITENOISE_USE_FINDERS = DEBUG
+# From STATIC_ROOT (collectstatic), WhiteNoise sends the gzip copies CompressedStaticFiles-
+# Storage made to clients that accept them. Through the finders (the source folders: edits
+# show without collectstatic; DEBUG's default) everything goes uncompressed. scripts/demo
+# runs collectstatic and turns the finders off.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
