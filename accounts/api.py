@@ -1,3 +1,4 @@
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.permissions import AllowAny
@@ -31,5 +32,7 @@ class WidgetSessionViewSet(viewsets.ViewSet):
             "token": session.token,
             "visitor_id": str(session.user.id),
             "customer": {"id": str(session.user.id), "identified": not session.user.is_visitor},
+            # The widget counts characters against the server's limit before sending.
+            "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         }
         return Response(WidgetSessionSerializer(body).data, status=status.HTTP_201_CREATED)

@@ -16,3 +16,4 @@ class WidgetSessionSerializer(serializers.Serializer):
     token = serializers.CharField()
     visitor_id = serializers.UUIDField()
     customer = serializers.DictField()
+    max_message_chars = serializers.IntegerField(help_text="Longest message content accepted.")

@@ -59,6 +59,11 @@ def page_factory(browser, *, timeout_ms: int) -> Iterator:
     assert not errors, f"uncaught errors in the page: {errors}"
 
 
+def shadow_active_class(page) -> str:
+    """The class of the focused element inside the widget's shadow root ('' if none)."""
+    return page.evaluate(f"() => ({SHADOW}.activeElement || {{}}).className || ''")
+
+
 def open_widget(page):
     from playwright.sync_api import expect
 

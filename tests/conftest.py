@@ -1,6 +1,7 @@
 """Shared fixtures. The suite runs on real parts: Postgres, Redis, Celery worker processes,
 and an OpenAI-compatible stub server on loopback driven by the real `openai` SDK."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -16,6 +17,41 @@ from tests.stub_llm import StubLLMServer
 from tests.workers import ROOT, WorkerProcess, database_url
 
 ARTIFACTS = ROOT / "test-artifacts"
+DOCS = ROOT / "docs"
+
+
+# --- Tests write only under test-artifacts/ -----------------------------------------------
+# docs/ is snapshotted when the run starts and compared when it ends: a test that rewrites a
+# tracked document (the widget screenshot did) fails the run. Refreshing the docs' images is
+# a deliberate act: UPDATE_DOCS_SCREENSHOTS=1 (docs/widget.md).
+
+_DOCS_KEY = pytest.StashKey[dict[str, str]]()
+
+
+def _docs_snapshot() -> dict[str, str]:
+    return {
+        str(path.relative_to(ROOT)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(DOCS.rglob("*"))
+        if path.is_file()
+    }
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_DOCS_KEY] = _docs_snapshot()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = session.config.stash.get(_DOCS_KEY, None)
+    if before is None or os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+        return
+    after = _docs_snapshot()
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"the tests changed files under docs/ (write to test-artifacts/): {changed}"
+        if reporter:
+            reporter.write_line(message, red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,4 +1,8 @@
-"""A clearly labelled responder that needs no network, so the demo works anywhere."""
+# ruff: noqa: RUF001 - the Chinese answer uses Chinese (full-width) punctuation on purpose
+"""A clearly labelled responder that needs no network, so the demo works anywhere.
+
+It answers in the customer's language as far as it can: Chinese when the last customer
+message is written in Chinese characters, English otherwise."""
 
 import re
 import time
@@ -7,7 +11,19 @@ from .types import ChatRequest, Completion, DeltaCallback, estimate_tokens
 
 OFFLINE_MODEL = "offline-responder"
 
-_GREETING = re.compile(r"\b(hi|hello|hey|你好|您好)\b", re.IGNORECASE)
+_GREETING = re.compile(r"\b(hi|hello|hey)\b", re.IGNORECASE)
+_GREETING_ZH = re.compile(r"你好|您好|嗨|哈喽")
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs (and extension A)
+_CHINESE = re.compile(f"[{_HAN}]")
+_KANA = re.compile(r"[\u3040-\u30ff]")  # Japanese also writes with Han: not Chinese then
+# Pieces to stream: words with their trailing space, or up to two Chinese characters (and
+# CJK punctuation), which have no spaces between them. Lossless: "".join(pieces) == text.
+_CJK_RUN = f"{_HAN}\u3000-\u303f\uff00-\uffef"
+_PIECES = re.compile(f"[{_CJK_RUN}]{{1,2}}|[^\\s{_CJK_RUN}]+\\s*|\\s+")
+
+
+def is_chinese(text: str) -> bool:
+    return bool(_CHINESE.search(text)) and not _KANA.search(text)
 
 
 class OfflineResponder:
@@ -18,8 +34,17 @@ class OfflineResponder:
 
     def compose(self, question: str) -> str:
         question = " ".join(question.split())
-        opening = "Hello! " if _GREETING.search(question) else ""
         quoted = question if len(question) <= 200 else question[:197] + "..."
+        if is_chinese(question):
+            opening = "您好！" if _GREETING_ZH.search(question) else ""
+            return (
+                f"{opening}我是**离线演示应答程序**：这台服务器没有配置语言模型，"
+                "所以我暂时无法真正回答您的问题。\n\n"
+                f"您的问题：“{quoted}”\n\n"
+                "如需真正的回答，请管理员设置 `OPENAI_API_KEY`（使用其他兼容 OpenAI 的服务时"
+                "还需设置 `OPENAI_BASE_URL`），然后重启 Chatdesk。"
+            )
+        opening = "Hello! " if _GREETING.search(question) else ""
         return (
             f"{opening}I'm the **offline demo responder**: no language model is configured "
             f"on this server, so I can't really answer yet.\n\n"
@@ -32,11 +57,10 @@ class OfflineResponder:
         started = time.monotonic()
         question = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         text = self.compose(question)
-        words = re.findall(r"\S+\s*|\s+", text)
-        for word in words:
+        for piece in _PIECES.findall(text):
             if self.word_delay:
                 time.sleep(self.word_delay)
-            on_delta(word)
+            on_delta(piece)
         return Completion(
             text=text,
             model=OFFLINE_MODEL,

@@ -112,7 +112,10 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Served by the app itself (deployments may be offline, so no CDN) through ServeStatic, the
 # WhiteNoise fork with an async middleware: under ASGI, WhiteNoise hands Django a sync file
 # iterator, which Django reads whole in a thread and warns about (docs/deployment.md).
-SERVESTATIC_USE_FINDERS = DEBUG
+# From STATIC_ROOT (collectstatic) it sends the compressed copies to clients that accept
+# them; through the finders (the source folders: edits show without collectstatic; DEBUG's
+# default) everything goes uncompressed. scripts/demo runs collectstatic, finders off.
+SERVESTATIC_USE_FINDERS = env.bool("SERVESTATIC_USE_FINDERS", default=DEBUG)
 # Served at the site root: /favicon.ico, which browsers ask for on every page (admin too).
 SERVESTATIC_ROOT = BASE_DIR / "chatbot" / "root_files"
 STORAGES = {

@@ -43,6 +43,16 @@ class TestWidgetSession:
         api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         assert api_client.get("/api/v1/conversations/").status_code == 200
 
+    def test_session_tells_the_widget_the_message_length_limit(
+        self, api_client, widget_key, settings
+    ):
+        settings.CHAT_MAX_MESSAGE_CHARS = 1234
+        response = api_client.post(
+            "/api/v1/widget/sessions/", {"widget_key": widget_key.public_key}, format="json"
+        )
+        assert response.status_code == 201
+        assert response.json()["max_message_chars"] == 1234
+
     def test_token_is_stored_only_as_a_hash(self, api_client, widget_key):
         from accounts.models import ApiToken
 

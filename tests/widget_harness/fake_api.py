@@ -229,6 +229,9 @@ class FakeApi:
             self.fail_next_posts = 0  # answer 503 to the next N message POSTs
             self.drop_next_posts = 0  # close the connection without an answer (network error)
             self.rate_limit_next_posts = 0
+            # answer the next message POSTs with these errors: (status, code, message, fields)
+            self.reject_next_posts: list[tuple[int, str, str, dict | None]] = []
+            self.max_message_chars: int | None = MAX_CONTENT  # None: not in the session answer
             self.drop_stream_after_deltas = 0  # cut the SSE stream once after N delta frames
             self.dropped_after_event_id: str | None = None
             self.first_delta_delay = 0.15
@@ -541,14 +544,14 @@ class _Handler(BaseHTTPRequestHandler):
         visitor_id = str(uuid.uuid4())
         with api._lock:
             api.sessions[token] = {"customer_id": customer_id, "visitor_id": visitor_id}
-        return self._json(
-            201,
-            {
-                "token": token,
-                "visitor_id": visitor_id,
-                "customer": {"id": customer_id, "identified": user_id is not None},
-            },
-        )
+        answer: dict[str, Any] = {
+            "token": token,
+            "visitor_id": visitor_id,
+            "customer": {"id": customer_id, "identified": user_id is not None},
+        }
+        if api.max_message_chars is not None:
+            answer["max_message_chars"] = api.max_message_chars
+        return self._json(201, answer)
 
     def _list_messages(self, conv: Conversation, q: dict[str, list[str]]) -> None:
         try:
@@ -586,13 +589,16 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(
                     429, "rate_limited", "Too many messages.", extra={"Retry-After": "1"}
                 )
+            if api.reject_next_posts:
+                status, code, message, fields = api.reject_next_posts.pop(0)
+                return self._error(status, code, message, fields)
         content = body.get("content")
         cmid = body.get("client_message_id")
         fields: dict[str, list[str]] = {}
         if not isinstance(content, str) or not content.strip():
             fields["content"] = ["This field may not be blank."]
-        elif len(content) > MAX_CONTENT:
-            fields["content"] = [f"Ensure this field has no more than {MAX_CONTENT} characters."]
+        elif len(content) > (limit := api.max_message_chars or MAX_CONTENT):
+            fields["content"] = [f"Ensure this field has no more than {limit} characters."]
         try:
             uuid.UUID(str(cmid))
         except ValueError:

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// Bundles widget/src (ES modules) into the one classic script host pages embed:
+// chatbot/static/chatdesk/widget.js (IIFE, minified, committed so the demo needs no build).
+//
+//   node widget/build.mjs            build, print raw and gzip sizes
+//   node widget/build.mjs --check    rebuild in memory; fail if the committed bundle differs
+
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+import * as esbuild from 'esbuild';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ENTRY = path.join(ROOT, 'widget/src/main.js');
+const OUT = path.join(ROOT, 'chatbot/static/chatdesk/widget.js');
+const REL_OUT = path.relative(ROOT, OUT);
+
+// Host pages run old and new browsers alike: nothing newer than ES2020 in the output.
+const TARGET = 'es2020';
+const CSS_TARGET = ['chrome80', 'firefox78', 'safari14'];
+
+const HEADER = `/*! Chatdesk embeddable chat widget. Built from widget/src by esbuild ${esbuild.version}: edit the
+ * sources and run \`npm run build\`, never this file.
+ *   <script src="https://HOST/static/chatdesk/widget.js" data-widget-key="wk_..." async></script>
+ * Options: data-lang="en|zh-Hans", data-api-base, data-user-id + data-user-hash, data-title,
+ * data-open="true". Host-page API: window.Chatdesk.open() / close() / newConversation().
+ */
+"use strict";`;
+
+// `import CSS from './styles.css'` gives the stylesheet, minified, as a string.
+const cssAsText = {
+  name: 'css-as-text',
+  setup(build) {
+    build.onLoad({ filter: /\.css$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const { code } = await esbuild.transform(source, { loader: 'css', minify: true, target: CSS_TARGET });
+      return { contents: `export default ${JSON.stringify(code.trim())};`, loader: 'js' };
+    });
+  },
+};
+
+async function bundle() {
+  const result = await esbuild.build({
+    entryPoints: [ENTRY],
+    bundle: true,
+    format: 'iife',
+    target: TARGET,
+    minify: true,
+    legalComments: 'none',
+    banner: { js: HEADER },
+    plugins: [cssAsText],
+    write: false,
+    logLevel: 'warning',
+  });
+  return Buffer.from(result.outputFiles[0].contents);
+}
+
+const sizes = (buf) => `${buf.length} bytes, ${gzipSync(buf, { level: 9 }).length} gzipped`;
+
+const built = await bundle();
+if (process.argv.includes('--check')) {
+  let committed = null;
+  try {
+    committed = await readFile(OUT);
+  } catch (_) {
+    /* missing: stale by definition */
+  }
+  if (!committed || !committed.equals(built)) {
+    console.error(`${REL_OUT} is stale: it is not what widget/src builds to. Run \`npm run build\` and commit it.`);
+    process.exit(1);
+  }
+  console.log(`${REL_OUT} is up to date (${sizes(built)}).`);
+} else {
+  await writeFile(OUT, built);
+  console.log(`${REL_OUT}: ${sizes(built)}`);
+}
