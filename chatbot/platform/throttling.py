@@ -23,6 +23,7 @@ import threading
 import time
 
 from django.conf import settings
+from django.core.cache import cache
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -126,6 +127,8 @@ def _wait(limiter: MovingWindowRateLimiter, item, scope: str, ident: str) -> flo
 def rate_keys_forget(*, scopes: list[str], ident: str) -> None:
     """Delete `ident`'s counters in `scopes` (erasure). Raises when Redis is unreachable."""
     rates = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {})
+    # The DRF cache keys the throttles used before this module counted with `limits`.
+    cache.delete_many([f"throttle_{scope}_{ident}" for scope in scopes])
     for scope in scopes:
         if not rates.get(scope):
             continue
