@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pytest
+import redis
 
 from accounts.services import api_token_create
 from conversations.models import Message
@@ -34,8 +35,6 @@ class OwnRedis:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                import redis
-
                 if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
                     return
             except Exception:
@@ -70,10 +69,25 @@ def app_on_own_redis(transactional_db, worker_env, own_redis, artifacts_dir):
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
     log = artifacts_dir / f"worker-redis-down-{own_redis.port}.log"
-    worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-B", "-c", "1"]
-        + ["-s", str(log.with_suffix(".beat")), "-Q", env["CELERY_TASK_DEFAULT_QUEUE"]]
-        + ["--without-gossip", "--without-mingle", "-l", "INFO"],
+    queue = env["CELERY_TASK_DEFAULT_QUEUE"]
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "chatbot",
+            "worker",
+            "-B",
+            "-c",
+            "1",
+            "-Q",
+            queue,
+            "-s",
+            str(log.with_suffix(".beat")),
+            "--without-gossip",
+            "--without-mingle",
+        ],
         cwd=ROOT,
         env=env,
         stdout=log.open("ab"),
