@@ -34,7 +34,7 @@ from .client_ip import client_ip
 
 logger = logging.getLogger(__name__)
 
-_NAMESPACE = "chatdesk-throttle"
+_NAMESPACE = "throttle"
 # After Redis failed, count locally for this long before trying it again, so a Redis that
 # hangs costs one connect timeout per pause, not one per request.
 _REDIS_RETRY_AFTER_SECONDS = 5.0
@@ -60,7 +60,7 @@ class _Limiters:
             if url not in self._shared:
                 storage = RedisStorage(
                     url,
-                    key_prefix="",
+                    key_prefix="chatdesk",  # keys: chatdesk:throttle/<scope>/<ident>/…
                     socket_timeout=_REDIS_TIMEOUT_SECONDS,
                     socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
                 )
