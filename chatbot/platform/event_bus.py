@@ -80,7 +80,9 @@ class RedisEventBus:
         import redis.asyncio
 
         self._url = url
-        self._sync = redis.Redis.from_url(url)
+        # Publishing runs on the request path (after a send commits) and in workers: a Redis
+        # that does not answer must cost seconds, not the OS's minutes-long connect timeout.
+        self._sync = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         self._async_clients: dict[int, redis.asyncio.Redis] = {}
         self._async_factory = redis.asyncio.Redis.from_url
 

@@ -18,6 +18,7 @@ from accounts.audit import audit_event_record, audit_events_unlink
 from accounts.errors import ErasureNotAllowed
 from accounts.models import AuditEvent, ErasureRecord, User
 from chatbot.platform.event_bus import event_streams_delete
+from chatbot.platform.throttling import USER_SCOPES, rate_keys_forget
 from conversations.models import Conversation
 
 from .selectors import related_relations
@@ -42,8 +43,14 @@ def _detached_counts(user: User, conversation_ids: list) -> dict[str, int]:
 
 
 def _forget_outside_database(conversation_ids: list[str], user_id: str) -> None:
-    """After commit: live events in Redis, then any configured hooks (e.g. response caches)."""
+    """After commit: live events and rate-limit counters in Redis, then any configured hooks
+    (e.g. response caches). Best effort: what is left expires on its own (counters within
+    their rate's window)."""
     event_streams_delete(conversation_ids)
+    try:
+        rate_keys_forget(scopes=USER_SCOPES, ident=user_id)
+    except Exception:
+        logger.exception("could not delete the rate-limit counters of an erased user")
     for path in settings.PRIVACY_ERASURE_HOOKS:
         try:
             import_string(path)(customer_id=user_id, conversation_ids=conversation_ids)

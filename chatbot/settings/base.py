@@ -141,6 +141,13 @@ SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15)
 # Streams end after this long; clients reconnect with Last-Event-ID (tokens re-checked).
 SSE_MAX_STREAM_SECONDS = env.int("SSE_MAX_STREAM_SECONDS", default=600)
 
+# --- Client address (chatbot/platform/client_ip.py, docs/security.md) ----------------------
+# X-Forwarded-For is believed only through these hops; by default through none, so the
+# client address is the peer's. Leave both empty when uvicorn resolves the header itself
+# (--proxy-headers --forwarded-allow-ips=<proxy>).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -4,6 +4,7 @@ import json
 import uuid
 
 import pytest
+import redis
 from django import forms
 from django.db import models
 
@@ -106,6 +107,36 @@ class TestErase:
             assert response.status_code == 400
             assert response.json()["error"]["code"] == "validation_error"
         assert User.objects.filter(pk=user.pk).exists()
+
+    def test_erase_leaves_no_redis_key_named_after_the_user(
+        self, django_capture_on_commit_callbacks, settings
+    ):
+        """Before: rate-limit counters such as `throttle_chat_user_<id>` outlived the user."""
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {
+                **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+                "chat_user": "100/minute",
+                "privacy": "100/minute",
+            },
+        }
+        user, conversation, *_ = _customer_with_data()
+        client = client_for(user)
+        client.post("/api/v1/conversations/", {"title": "More"}, format="json")
+        client.patch(f"/api/v1/conversations/{conversation.pk}/", {"title": "x"}, format="json")
+        client.get("/api/v1/me/export/")
+        redis_db = redis.Redis.from_url(settings.REDIS_URL)
+
+        def keys_naming_the_user() -> list[bytes]:
+            return list(redis_db.scan_iter(match=f"*{user.pk}*", count=1000))
+
+        assert keys_naming_the_user(), "the throttles should have counted this user"
+
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/api/v1/me/erase/", {"confirm": "erase"}, format="json")
+
+        assert response.status_code == 200, response.content
+        assert keys_naming_the_user() == []
 
     def test_erase_removes_everything_and_leaves_an_anonymous_record(
         self, django_capture_on_commit_callbacks
