@@ -25,6 +25,8 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="") or f"derived:{SECRET_KEY}"
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# API paths answer a CSRF failure in the JSON error shape (docs/api.md).
+CSRF_FAILURE_VIEW = "chatbot.platform.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -135,7 +137,7 @@ SSE_MAX_STREAM_SECONDS = env.int("SSE_MAX_STREAM_SECONDS", default=600)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.BearerTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "accounts.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
