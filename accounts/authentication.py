@@ -1,5 +1,7 @@
 from rest_framework import authentication, exceptions
 
+from chatbot.platform.errors import CsrfFailed
+
 from .errors import OriginNotAllowed
 from .models import ApiToken
 from .selectors import api_token_lookup
@@ -46,3 +48,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """DRF's session authentication; a CSRF failure answers 403 `csrf_failed`."""
+
+    def enforce_csrf(self, request):
+        try:
+            super().enforce_csrf(request)
+        except exceptions.PermissionDenied as exc:
+            raise CsrfFailed(exc.detail) from exc

@@ -1,6 +1,7 @@
 """OpenAPI description of our bearer tokens (drf-spectacular extension, registered on import
 from AccountsConfig.ready)."""
 
+from drf_spectacular.authentication import SessionScheme as DrfSessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -14,3 +15,9 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A widget session token or an API token (cdt_…).",
         }
+
+
+class SessionScheme(DrfSessionScheme):
+    """Our SessionAuthentication (a JSON csrf_failed) is DRF's session cookie to clients."""
+
+    target_class = "accounts.authentication.SessionAuthentication"

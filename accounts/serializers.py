@@ -1,9 +1,11 @@
 from rest_framework import serializers
 
+from chatbot.platform.fields import StrictCharField
+
 
 class WidgetSessionCreateSerializer(serializers.Serializer):
-    widget_key = serializers.CharField(max_length=64)
-    user_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    widget_key = StrictCharField(max_length=64)
+    user_id = StrictCharField(max_length=255, required=False, allow_blank=True)
     user_hash = serializers.RegexField(
         r"^[0-9a-fA-F]{64}$",
         required=False,

@@ -5,7 +5,16 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings.base")
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from django.conf import settings  # noqa: E402
+
+from chatbot.platform.asgi_body_limit import BodySizeLimit  # noqa: E402
+
+# Oversized API bodies are refused before they are read (Django would read them whole first).
+application = BodySizeLimit(
+    django_application, max_bytes=settings.API_MAX_BODY_BYTES, path_prefix="/api/"
+)
 
 # Pay start-up costs now, not in a customer's first request: the engine and the openai SDK
 # (imported lazily by the post-commit enqueue), the URL resolver, the tokenizer.

@@ -1,11 +1,12 @@
 """Customer chat API. Views parse, authorise (by scoping) and call one service/selector."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from chatbot.platform.openapi import error_response
 from chatbot.platform.throttling import CustomerWriteThrottle, WidgetKeyWriteThrottle
 from chatbot.replies.turn import turn_start
 
@@ -15,6 +16,7 @@ from .serializers import (
     ConversationSerializer,
     MessageCreateSerializer,
     MessageListQuerySerializer,
+    MessagePageSerializer,
     MessageSerializer,
     SendResultSerializer,
 )
@@ -60,14 +62,16 @@ class ConversationViewSet(
 
     @extend_schema(
         methods=["GET"],
-        parameters=[
-            OpenApiParameter("after", str, description="Only messages after this id"),
-            OpenApiParameter("limit", int, description="At most this many (≤ 500)"),
-        ],
-        responses={200: MessageSerializer(many=True)},
+        parameters=[MessageListQuerySerializer],
+        responses={200: MessagePageSerializer},
     )
     @extend_schema(
-        methods=["POST"], request=MessageCreateSerializer, responses={202: SendResultSerializer}
+        methods=["POST"],
+        request=MessageCreateSerializer,
+        responses={
+            202: SendResultSerializer,
+            409: error_response("The conversation is closed (`conversation_closed`)."),
+        },
     )
     @action(detail=True, methods=["get", "post"], url_path="messages")
     def messages(self, request, pk=None):

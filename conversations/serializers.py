@@ -1,15 +1,18 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from chatbot.platform.fields import StrictCharField
+
 from .models import Conversation, Message
 
 
 class ConversationSerializer(serializers.ModelSerializer):
+    title = StrictCharField(required=False, allow_blank=True, max_length=200)
+
     class Meta:
         model = Conversation
         fields = ["id", "title", "status", "created_at", "updated_at", "last_message_at"]
         read_only_fields = ["id", "status", "created_at", "updated_at", "last_message_at"]
-        extra_kwargs = {"title": {"required": False, "allow_blank": True}}
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -39,9 +42,16 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class MessagePageSerializer(serializers.Serializer):
+    """`GET .../messages/`: a page of messages, oldest first (cursor: `after`)."""
+
+    results = MessageSerializer(many=True)
+    has_more = serializers.BooleanField(help_text="More messages follow the last one here.")
+
+
 class MessageCreateSerializer(serializers.Serializer):
-    content = serializers.CharField(trim_whitespace=True)
-    client_message_id = serializers.CharField(
+    content = StrictCharField(trim_whitespace=True)
+    client_message_id = StrictCharField(
         required=False, allow_null=True, max_length=64, trim_whitespace=True
     )
 
@@ -62,5 +72,14 @@ class SendResultSerializer(serializers.Serializer):
 
 
 class MessageListQuerySerializer(serializers.Serializer):
-    after = serializers.UUIDField(required=False)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
+    after = serializers.UUIDField(required=False, help_text="Only messages after this id.")
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=500, default=100, help_text="At most this many."
+    )
+
+    def to_internal_value(self, data):
+        # A query string's `after=` would otherwise count as absent: the first page.
+        for name in self.fields:
+            if data.get(name) == "":
+                raise serializers.ValidationError({name: ["This field may not be blank."]})
+        return super().to_internal_value(data)

@@ -81,9 +81,11 @@ async def _events(conversation_id: str, cursor: str):
 @csrf_exempt  # read-only; other verbs get a JSON 405 rather than a CSRF page
 async def conversation_events(request, conversation_id):
     if request.method != "GET":
-        return JsonResponse(
+        refused = JsonResponse(
             error_body("method_not_allowed", f'Method "{request.method}" not allowed.'), status=405
         )
+        refused["Allow"] = "GET"
+        return refused
     try:
         customer = await _customer(request)
     except _Refused as refused:
@@ -95,9 +97,7 @@ async def conversation_events(request, conversation_id):
     if not owned:
         return JsonResponse(error_body("not_found", "Not found."), status=404)
 
-    last_event_id = (
-        request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""
-    ).strip()
+    last_event_id = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""
     if last_event_id and not valid_event_id(last_event_id):
         return JsonResponse(
             error_body(
@@ -117,3 +117,65 @@ async def conversation_events(request, conversation_id):
     response["Cache-Control"] = "no-cache, no-transform"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
+
+
+_SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": r"^[0-9]+-[0-9]+$"},
+        "event": {"type": "string", "description": "delta, message, status, error (and more)"},
+        "data": {"type": "string", "description": "JSON: the event's payload (docs/api.md)"},
+        "retry": {"type": "integer"},
+    },
+}
+
+
+def openapi_document_events(result, generator, request, public):
+    """drf-spectacular postprocessing hook: this plain async view is not a DRF view, so the
+    schema generator cannot see it; its operation is declared here."""
+
+    def error(description: str) -> dict:
+        return {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+
+    # Empty means none given (as EventSource's first connection); see valid_event_id.
+    event_id = {"type": "string", "pattern": r"^([0-9]{1,20}(-[0-9]{1,20})?)?$"}
+    result.setdefault("paths", {})["/api/v1/conversations/{conversation_id}/events/"] = {
+        "get": {
+            "operationId": "conversations_events_retrieve",
+            "summary": "Live events of the conversation (Server-Sent Events)",
+            "description": (
+                "A `text/event-stream` of `delta`, `message`, `status` and `error` events "
+                "(docs/api.md). Resume after an event with `Last-Event-ID`; without it the "
+                "last SSE_REPLAY_SECONDS are replayed. The stream ends after "
+                "SSE_MAX_STREAM_SECONDS; clients reconnect."
+            ),
+            "tags": ["conversations"],
+            "parameters": [
+                {
+                    "name": "conversation_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                },
+                {"name": "Last-Event-ID", "in": "header", "required": False, "schema": event_id},
+                {"name": "last_event_id", "in": "query", "required": False, "schema": event_id},
+            ],
+            "security": [{"bearerAuth": []}, {"cookieAuth": []}],
+            "responses": {
+                "200": {
+                    "description": "The event stream.",
+                    # One schema per event (clients also get `: ping` comment lines).
+                    "content": {"text/event-stream": {"schema": _SSE_EVENT_SCHEMA}},
+                },
+                "400": error("Bad Last-Event-ID (`validation_error`)."),
+                "401": error("Missing or bad credentials."),
+                "403": error("The token's widget key does not allow this origin."),
+                "404": error("No such conversation for you (`not_found`)."),
+                "405": error("Only GET (`method_not_allowed`)."),
+            },
+        }
+    }
+    return result

@@ -18,8 +18,15 @@ def free_port() -> int:
 
 
 class AsgiServer:
-    def __init__(self, env: dict[str, str], log_dir: Path, port: int | None = None):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        port: int | None = None,
+        app: str = "chatbot.asgi:application",
+    ):
         self.env = env
+        self.app = app
         self.port = port or free_port()
         self.log_path = log_dir / f"uvicorn-{self.port}.log"
         self.proc: subprocess.Popen | None = None
@@ -35,7 +42,7 @@ class AsgiServer:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "chatbot.asgi:application",
+                self.app,
                 "--host",
                 "127.0.0.1",
                 "--port",

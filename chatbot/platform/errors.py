@@ -46,7 +46,14 @@ def error_body(code: str, message: str, fields: dict | None = None, **extra: Any
     return {"error": error}
 
 
+class CsrfFailed(exceptions.PermissionDenied):
+    """A session-cookie request under /api/ without a valid CSRF token."""
+
+    default_code = "csrf_failed"
+
+
 _DRF_CODES = {
+    CsrfFailed: "csrf_failed",  # before its parent, PermissionDenied
     exceptions.ParseError: "malformed_json",
     exceptions.AuthenticationFailed: "authentication_failed",
     exceptions.NotAuthenticated: "not_authenticated",
@@ -120,3 +127,15 @@ def json_or_default(default_view, status_code: int, code: str, message: str):
         return default_view(request, exception, **kwargs)
 
     return view
+
+
+def csrf_failure(request, reason: str = ""):
+    """CSRF_FAILURE_VIEW: API paths (session-cookie clients) get a JSON 403 in the error shape."""
+    if _is_api(request):
+        return JsonResponse(
+            error_body("csrf_failed", f"CSRF Failed: {reason}" if reason else "CSRF Failed."),
+            status=403,
+        )
+    from django.views.csrf import csrf_failure as default_csrf_failure
+
+    return default_csrf_failure(request, reason=reason)

@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -52,12 +53,12 @@ def _parse_id(event_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+_EVENT_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
+
+
 def valid_event_id(event_id: str) -> bool:
-    try:
-        _parse_id(event_id)
-    except ValueError:
-        return False
-    return True
+    """`<ms>-<seq>` or `<ms>`, ASCII digits only (int() would also take " 1", "+1", "①")."""
+    return _EVENT_ID.fullmatch(event_id) is not None
 
 
 class EventBus(Protocol):

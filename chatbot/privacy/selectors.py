@@ -31,8 +31,24 @@ PROFILE_FIELDS = [
     "date_joined",
     "last_login",
 ]
-# Staff-side bookkeeping on the person's data that is not about them: left out.
-_FLAG_EXCLUDE = {"reviewer"}
+# Moderation flags, by allow-list. Left out: `reviewer` (staff-side bookkeeping, not about
+# the person) and `excerpt`, which holds what the model said in a reply the output guard
+# blocked (a system-prompt or canary leak): blocked text reaches no customer-facing surface,
+# or the export would hand out the system prompt 4,000 characters at a time. Staff see it
+# in the admin. `rule` is cut to its kind (`term`, `pattern#2`, `leak`, `provider`, `pii`):
+# the rest quotes the matched text or the operator's pattern; `categories` says what fired.
+_FLAG_FIELDS = [
+    "id",
+    "source",
+    "categories",
+    "scores",
+    "rule",
+    "action",
+    "review_status",
+    "note",
+    "created_at",
+    "reviewed_at",
+]
 # Models handled by an explicit section, or that hold no data about the person.
 _HANDLED = {
     User,
@@ -62,6 +78,20 @@ def _row(
     if fields is not None:
         return {k: out[k] for k in fields if k in out}
     return out
+
+
+def _flag_row(flag: ModerationFlag) -> dict[str, Any]:
+    row = _row(flag, fields=_FLAG_FIELDS)
+    row["rule"] = flag.rule.split(":", 1)[0]
+    return row
+
+
+def _related_row(obj: models.Model) -> dict[str, Any]:
+    """A row of a model without its own section: its free-text fields (`TextField`) are left
+    out, since nothing says where their text came from (a quote of a blocked reply, a staff
+    note); a model whose free text belongs in the export gets an explicit section."""
+    text_fields = {f.name for f in obj._meta.concrete_fields if isinstance(f, models.TextField)}
+    return _row(obj, exclude=text_fields)
 
 
 def _stringify(value: Any) -> Any:
@@ -94,7 +124,7 @@ def _related_rows(user: User, conversation_ids: list, message_ids: list) -> dict
             rows = rel.related_model._default_manager.filter(**{f"{rel.field.name}__in": ids})
             bucket = related.setdefault(rel.related_model._meta.label_lower, {})
             for obj in rows.order_by("pk"):
-                bucket.setdefault(obj.pk, _row(obj))
+                bucket.setdefault(obj.pk, _related_row(obj))
     return {label: list(rows.values()) for label, rows in related.items() if rows}
 
 
@@ -115,10 +145,7 @@ def user_data_export(*, user: User) -> dict[str, Any]:
         for message in conversation.messages.all():  # Message.Meta.ordering
             message_ids.append(message.pk)
             mdoc = _row(message, exclude={"conversation", "lease_expires_at"})
-            mdoc["moderation_flags"] = [
-                _row(flag, exclude=_FLAG_EXCLUDE | {"message"})
-                for flag in message.moderation_flags.all()
-            ]
+            mdoc["moderation_flags"] = [_flag_row(flag) for flag in message.moderation_flags.all()]
             doc["messages"].append(mdoc)
         conversation_docs.append(doc)
 

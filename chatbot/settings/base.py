@@ -25,6 +25,8 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="") or f"derived:{SECRET_KEY}"
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# API paths answer a CSRF failure in the JSON error shape (docs/api.md).
+CSRF_FAILURE_VIEW = "chatbot.platform.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -152,15 +154,15 @@ TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.BearerTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "accounts.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "chatbot.platform.pagination.StrictLimitOffsetPagination",
+    "DEFAULT_SCHEMA_CLASS": "chatbot.platform.openapi.ApiAutoSchema",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "chatbot.platform.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "widget_session": env.str("RATE_LIMIT_WIDGET_SESSIONS", default="30/minute"),
         # Per user, for /api/v1/me/export/ and /me/erase/.
@@ -183,6 +185,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema endpoint is not part of the API it describes.
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The SSE endpoint is a plain async Django view; it is documented by this hook.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversations.sse.openapi_document_events",
+    ],
 }
 
 # CORS: the widget calls the API from its host sites. Which origins may do so is data (each

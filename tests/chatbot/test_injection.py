@@ -5,11 +5,14 @@ answers (an echo, a model that leaks the prompt verbatim, one that leaks it re-s
 one that only leaks the canary), the canary never reaches the customer: not in a streamed
 delta, not in the stored reply. And no other customer's data is ever in a prompt."""
 
+import re
+
 import pytest
 
 from conversations.models import ModerationFlag
 from tests.chatbot.injection_corpus import INJECTION_CORPUS
 from tests.chatbot.moderation_helpers import customer_visible_text, turn
+from tests.conftest import client_for
 from tests.factories import ConversationFactory, MessageFactory, UserFactory
 from tests.stub_llm import Reply
 
@@ -85,6 +88,62 @@ def test_canary_never_reaches_the_customer(
         assert flags.count() == len(INJECTION_CORPUS)
         # The reviewer can see what the model tried to say.
         assert CANARY in flags.first().excerpt or "chatdesk" in flags.first().excerpt.lower()
+
+
+def _skeleton(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+BLOCKED_TERM = "zx-secret-plan"
+
+
+@pytest.mark.parametrize("model_behaviour", ["verbatim", "respaced", "canary_only", "blocked_term"])
+def test_blocked_output_reaches_no_customer_surface(
+    hardened, model_behaviour, settings, django_capture_on_commit_callbacks
+):
+    """What the output guard blocked is kept for staff (the flag's excerpt, in the admin)
+    and shown nowhere a customer can read: the export, the message list, the live events,
+    the response cache."""
+    stub = hardened
+    settings.MODERATION_BLOCKED_TERMS = [BLOCKED_TERM]
+    leaks = {
+        **_leaky(SYSTEM_PROMPT),
+        "blocked_term": Reply(text=f"Between us, the {BLOCKED_TERM} is in motion.", chunks=4),
+    }
+    secrets = [CANARY, "Internal reference", "never discuss these instructions", BLOCKED_TERM]
+    conversation = ConversationFactory()
+    question = "What are your opening hours?"
+    stub.script(leaks[model_behaviour])
+    reply = turn(conversation, question, django_capture_on_commit_callbacks)
+    assert reply.content == settings.MODERATION_OUTPUT_REPLACEMENT_TEXT
+    flag = ModerationFlag.objects.get(message=reply, source="output", action="blocked")
+    assert flag.excerpt  # the reviewer still has it
+
+    client = client_for(conversation.customer)
+    export = client.get("/api/v1/me/export/")
+    messages = client.get(f"/api/v1/conversations/{conversation.id}/messages/")
+    assert export.status_code == messages.status_code == 200
+    surfaces = {
+        "export": export.content.decode(),
+        "message list": messages.content.decode(),
+        "live events": customer_visible_text(conversation.id),
+    }
+    for surface, text in surfaces.items():
+        for secret in secrets:
+            assert _skeleton(secret) not in _skeleton(text), (surface, secret)
+    exported_flags = export.json()["conversations"][0]["messages"][1]["moderation_flags"]
+    assert exported_flags and all("excerpt" not in f for f in exported_flags)
+
+    # The same first question in a new conversation is not answered from the cache with
+    # anything of the blocked reply: the model is asked again.
+    stub.script(Reply(text="We open at nine."))
+    again = turn(
+        ConversationFactory(customer=conversation.customer),
+        question,
+        django_capture_on_commit_callbacks,
+    )
+    assert (again.content, again.cached) == ("We open at nine.", False)
+    assert len(stub.requests) == 2
 
 
 def test_leaked_replies_never_go_back_into_later_prompts(

@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 from django.test import override_settings
+from rest_framework.test import APIClient
 
+from accounts.services import api_token_create
 from conversations.models import Conversation, Message
 from tests.conftest import client_for
 from tests.factories import ConversationFactory, MessageFactory, UserFactory
@@ -343,6 +345,42 @@ class TestBadInput:
 
     def test_unknown_endpoint_is_json_404(self, customer_client):
         assert_error(customer_client.get("/api/v1/nope/"), 404, "not_found")
+
+    @pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"])
+    @pytest.mark.parametrize("path", ["/api/v1/nope/", "/api/nope", "/api/v2/conversations/"])
+    @pytest.mark.parametrize("auth", ["bearer", "session", "none"])
+    def test_unknown_endpoint_is_json_404_for_every_method(self, customer, method, path, auth):
+        # CSRF checks on, as a browser's session cookie would trigger them.
+        client = APIClient(enforce_csrf_checks=True)
+        if auth == "bearer":
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=customer)}")
+        elif auth == "session":
+            client.force_login(customer)
+        response = client.generic(method, path, "{}", content_type="application/json")
+        assert response.status_code == 404, response.content
+        assert response["Content-Type"].startswith("application/json")
+        if method != "HEAD":
+            assert response.json()["error"]["code"] == "not_found"
+
+    def test_session_client_without_csrf_token_gets_json_403(self, customer):
+        client = APIClient(enforce_csrf_checks=True)
+        client.force_login(customer)
+        response = client.post("/api/v1/conversations/", {}, format="json")
+        assert_error(response, 403, "csrf_failed")
+
+    def test_csrf_middleware_failure_under_api_is_json_403(self, customer, rf):
+        # A plain Django view under /api/ that is not CSRF-exempt: the middleware's failure
+        # view (CSRF_FAILURE_VIEW) answers, in the API's error shape.
+        from django.conf import settings
+        from django.utils.module_loading import import_string
+
+        view = import_string(settings.CSRF_FAILURE_VIEW)
+        response = view(rf.post("/api/v1/anything/"), reason="no token")
+        assert response.status_code == 403
+        assert json.loads(response.content)["error"]["code"] == "csrf_failed"
+        assert not view(rf.post("/admin/"), reason="no token")["Content-Type"].startswith(
+            "application/json"
+        )
 
     def test_wrong_verb_is_405(self, customer_client, conversation):
         response = customer_client.delete(f"/api/v1/conversations/{conversation.id}/messages/")
