@@ -1,7 +1,7 @@
 import hmac
 
 from django.conf import settings
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
@@ -50,7 +50,7 @@ def metrics_view(request):
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
     elif not settings.DEBUG:
-        raise Http404
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
     body, content_type = metrics.metrics_export(
         broker_url="" if settings.CELERY_TASK_ALWAYS_EAGER else settings.CELERY_BROKER_URL,
         queues=[settings.CELERY_TASK_DEFAULT_QUEUE],

@@ -1,9 +1,10 @@
 import logging
 import time
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.http import JsonResponse
+from django.urls import resolve
 
 from . import log_context, metrics
 from .errors import error_body
@@ -44,7 +45,12 @@ class RequestObservabilityMiddleware:
     * A conversation id in the URL (`conversation_id`/`pk` of the conversation routes) is
       bound to the log context too.
     * Metrics by the resolver's route name, never the raw path: bounded cardinality.
+    * Probes (`/healthz`, `/readyz`, `/metrics`) are answered here, before the host check
+      and the HTTPS redirect: kubelets and Prometheus call a pod by its IP over plain HTTP
+      inside the cluster. `/metrics` keeps its own bearer token (docs/operations.md).
     """
+
+    PROBES = {"/healthz": "healthz", "/readyz": "readyz", "/metrics": "metrics"}
 
     sync_capable = True
     async_capable = True
@@ -59,14 +65,28 @@ class RequestObservabilityMiddleware:
             return self.__acall__(request)
         started = time.perf_counter()
         with self._context(request):
-            response = self.get_response(request)
+            if probe := self._probe(request):
+                response = probe(request)
+            else:
+                response = self.get_response(request)
             return self._done(request, response, started)
 
     async def __acall__(self, request):
         started = time.perf_counter()
         with self._context(request):
-            response = await self.get_response(request)
+            if probe := self._probe(request):
+                response = await sync_to_async(probe)(request)
+            else:
+                response = await self.get_response(request)
             return self._done(request, response, started)
+
+    def _probe(self, request):
+        name = self.PROBES.get(request.path_info)
+        if name is None:
+            return None
+        match = resolve(request.path_info)
+        request.resolver_match = match
+        return match.func
 
     @staticmethod
     def _context(request):

@@ -112,3 +112,19 @@ def test_the_command_passes_on_a_migrated_database():
         0,
         {"broker": "ok", "database": "ok", "migrations": "ok", "redis": "ok"},
     )
+
+
+def test_probes_skip_the_host_check_and_the_https_redirect(client, settings):
+    """Kubelets and Prometheus call a pod by its IP, over plain HTTP."""
+    settings.ALLOWED_HOSTS = ["chat.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    settings.METRICS_TOKEN = "t0ken-for-metrics"
+    pod = {"HTTP_HOST": "10.1.2.3:8000"}
+    assert client.get("/healthz", **pod).status_code == 200
+    assert client.get("/readyz", **pod).status_code == 200
+    assert (
+        client.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken-for-metrics", **pod).status_code
+        == 200
+    )
+    assert client.get("/metrics", **pod).status_code == 401
+    assert client.get("/", **pod).status_code == 400  # everything else: the host check holds
