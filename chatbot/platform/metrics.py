@@ -34,6 +34,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+if _dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(_dir, exist_ok=True)  # before the first metric opens its file there
+
 PREFIX = "chatdesk"
 OTHER = "other"
 
