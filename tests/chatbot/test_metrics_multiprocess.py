@@ -10,7 +10,7 @@ import pytest
 from accounts.services import api_token_create
 from conversations.models import Conversation, Message
 from tests.factories import UserFactory
-from tests.servers import AsgiServer
+from tests.servers import AsgiServer, free_port
 
 pytestmark = pytest.mark.worker
 
@@ -39,7 +39,10 @@ def test_counts_are_summed_over_two_web_processes_and_a_prefork_worker(
         "DJANGO_DEBUG": "false",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
-    worker_env.update(env)  # the worker started below reads the same directory
+    worker_port = free_port()
+    # The worker started below reads the same directory, and serves it on a port of its own
+    # (as in Kubernetes, where workers have pods of their own).
+    worker_env.update(env, METRICS_WORKER_PORT=str(worker_port), METRICS_WORKER_ADDR="127.0.0.1")
     start_worker(concurrency=2, beat=False)
     servers = [AsgiServer(env, artifacts_dir).start() for _ in range(2)]
     try:
@@ -70,6 +73,7 @@ def test_counts_are_summed_over_two_web_processes_and_a_prefork_worker(
         text = httpx.get(
             f"{servers[0].url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
         ).text
+        from_worker = httpx.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=10).text
     finally:
         for server in servers:
             server.stop()
@@ -82,6 +86,8 @@ def test_counts_are_summed_over_two_web_processes_and_a_prefork_worker(
         == turns
     )
     assert sample(text, "chatdesk_llm_requests_total", outcome="success") == turns
+    # The worker's own endpoint sums its pool children's files too (the same directory).
+    assert sample(from_worker, "chatdesk_replies_total", outcome="completed") == turns
     # Written by both web processes.
     posted = sample(
         text,
