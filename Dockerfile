@@ -9,7 +9,8 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
 RUN DJANGO_SETTINGS_MODULE=chatbot.settings.base python manage.py collectstatic --noinput -v0 \
-    && useradd --create-home --uid 10001 chatdesk
+    && useradd --create-home --uid 10001 chatdesk \
+    && mkdir -p /run/prometheus && chown chatdesk /run/prometheus
 USER chatdesk
 
 EXPOSE 8000

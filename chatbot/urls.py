@@ -43,6 +43,8 @@ urlpatterns = [
         name="api-docs",
     ),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics_view, name="metrics"),
     # Anything else under /api/ answers in the API's JSON error shape, even with DEBUG on.
     re_path(r"^api/", views.api_not_found),
 ]

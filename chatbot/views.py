@@ -1,11 +1,15 @@
-from django.db import connection
-from django.http import JsonResponse
+import hmac
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import WidgetKey
 
 from .llm import llm_configured
+from .platform import health, metrics
 from .platform.errors import error_body
 
 
@@ -17,10 +21,42 @@ def home(request):
     )
 
 
+@never_cache
 def healthz(request):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """Liveness: the process answers. No dependency is checked (that is /readyz)."""
     return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def readyz(request):
+    """Readiness: the database, Redis, the broker and migrations; 503 names what failed."""
+    checks = health.readiness()
+    ready = all(result == "ok" for result in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )
+
+
+@never_cache
+def metrics_view(request):
+    """Prometheus exposition (docs/operations.md). With METRICS_TOKEN set, only a request
+    bearing it; without one, open under DEBUG and absent (404) otherwise."""
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.META.get("HTTP_AUTHORIZATION", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            response = JsonResponse(
+                error_body("not_authenticated", "A valid metrics token is required."), status=401
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    elif not settings.DEBUG:
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    body, content_type = metrics.metrics_export(
+        broker_url="" if settings.CELERY_TASK_ALWAYS_EAGER else settings.CELERY_BROKER_URL,
+        queues=[settings.CELERY_TASK_DEFAULT_QUEUE],
+    )
+    return HttpResponse(body, content_type=content_type)
 
 
 # Exempt: it changes nothing, and Django's CSRF check (process_view, after URL resolution)

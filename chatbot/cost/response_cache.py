@@ -21,7 +21,8 @@ normalising is Unicode NFKC, case folding and collapsing whitespace. The custome
 not in the key (that is the point), so nothing in the key is personal.
 
 Hits and misses of eligible replies are counted in Redis (`response_cache_stats()`, shown
-by `manage.py cost_stats`). A hit makes no provider call and no ledger row; the reply
+by `manage.py cost_stats`) and in Prometheus (`chatdesk_llm_cache_hits_total`,
+`chatdesk_llm_cache_misses_total`). A hit makes no provider call and no ledger row; the reply
 keeps the model that produced the cached answer and is marked `cached=True`.
 """
 
@@ -36,6 +37,7 @@ from django.core.cache import cache
 
 from accounts.selectors import ResolvedPreference
 from chatbot.llm import ChatRequest, Completion
+from chatbot.platform import metrics
 from chatbot.prompt.context import system_prompt_build
 from conversations.models import Message
 
@@ -124,6 +126,7 @@ def response_cache_probe(
     except Exception:  # Redis down: answer from the model, as if the cache were empty
         logger.warning("response cache unavailable", exc_info=True)
         stored = None
+    metrics.record_cache_probe(hit=bool(stored))
     if stored:
         _count(HITS_KEY)
         return Probe(key=key, hit=CachedAnswer(text=stored["text"], model=stored["model"]))

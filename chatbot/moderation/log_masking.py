@@ -13,6 +13,7 @@ import logging
 import re
 
 from django.conf import settings
+from pythonjsonlogger.json import JsonFormatter
 
 from chatbot.moderation.detectors import mask_pii
 
@@ -56,3 +57,22 @@ class PIIMaskingFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = mask_sensitive(record.exc_text)
         return True
+
+
+def _masked(value):
+    if isinstance(value, str):
+        return mask_sensitive(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
+
+
+class MaskedJsonFormatter(JsonFormatter):
+    """One JSON object per line (production logs). Masks every string it writes: the
+    message (already masked by the filter), the traceback it formats itself from
+    `exc_info`, and any `extra=` fields, which the filter never sees."""
+
+    def process_log_record(self, log_data):
+        return _masked(super().process_log_record(log_data))

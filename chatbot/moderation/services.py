@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from chatbot.platform import metrics
 from conversations.models import Message, ModerationFlag
 
 from . import policy
@@ -45,7 +46,11 @@ def moderation_flags_record(
         )
         for rule, hits in by_rule.items()
     ]
-    return ModerationFlag.objects.bulk_create(flags)
+    created = ModerationFlag.objects.bulk_create(flags)
+    for flag in created:
+        for category in flag.categories:
+            metrics.record_moderation_flag(source=source, category=category, action=flag.action)
+    return created
 
 
 def message_moderate(*, message: Message, recheck: bool = True) -> Verdict:

@@ -6,7 +6,8 @@
 Each step reads and extends the `Turn`. A step that settles the reply (a refusal, a merge,
 a budget stop, a cached answer, the model's answer, a failure) persists it through the
 lifecycle and records how it ended with `turn.end(...)`; the remaining steps are skipped
-and `finish` tells live clients, always after the write.
+and `finish` tells live clients, always after the write, and counts the ending in the
+metrics (`turn_metrics_record`).
 
 Extending it:
 * another reason not to answer (e.g. "a person owns this conversation") is one more check in
@@ -29,7 +30,7 @@ from chatbot.cost.response_cache import Probe, response_cache_probe, response_ca
 from chatbot.llm import ChatRequest, LLMError
 from chatbot.moderation import OUTPUT, OutputBlocked, OutputGuard
 from chatbot.moderation.services import message_moderate, moderation_flags_record
-from chatbot.platform import live_events
+from chatbot.platform import live_events, log_context, metrics
 from chatbot.prompt.context import context_build
 from chatbot.routing.router import route_stream
 from chatbot.routing.selectors import route_plan
@@ -54,6 +55,7 @@ class LeaseLost(Exception):
 @dataclass(slots=True)
 class Ending:
     finished: bool  # our write landed; False: the claim was lost and nothing is to be told
+    outcome: str = ""  # completed | cached | failed | refused | merged | replaced
     error_code: str = ""
     last_delta: str = ""  # text live clients have not been sent yet
     requeued: list[uuid.UUID] = field(default_factory=list)  # replies sent back to the queue
@@ -82,8 +84,12 @@ class Turn:
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
-    def end(self, finished: bool, *, error_code: str = "", last_delta: str = "") -> None:
-        self.ending = Ending(finished=finished, error_code=error_code, last_delta=last_delta)
+    def end(
+        self, finished: bool, *, outcome: str = "", error_code: str = "", last_delta: str = ""
+    ) -> None:
+        self.ending = Ending(
+            finished=finished, outcome=outcome, error_code=error_code, last_delta=last_delta
+        )
 
     def heartbeat(self) -> None:
         """Keep the lease while work goes on; raises LeaseLost when it is gone."""
@@ -104,7 +110,7 @@ def refuse_blocked_message(turn: Turn) -> None:
     if not message_moderate(message=turn.reply.reply_to, recheck=not first_claim).blocked:
         return
     refused = lifecycle.reply_refuse(claimed=turn.claimed)
-    turn.end(refused)
+    turn.end(refused, outcome="refused")
     if refused:  # earlier messages folded into this one still need their answer
         turn.ending.requeued = lifecycle.replies_unmerge(into=turn.reply)
 
@@ -112,7 +118,7 @@ def refuse_blocked_message(turn: Turn) -> None:
 def fold_into_later_reply(turn: Turn) -> None:
     """Burst debounce: a later message's reply answers this one too (docs/cost-control.md)."""
     if (into_id := debounce.superseding_reply_id(reply=turn.reply)) is not None:
-        turn.end(lifecycle.reply_merge(claimed=turn.claimed, into_id=into_id))
+        turn.end(lifecycle.reply_merge(claimed=turn.claimed, into_id=into_id), outcome="merged")
 
 
 def stop_over_budget(turn: Turn) -> None:
@@ -125,7 +131,7 @@ def stop_over_budget(turn: Turn) -> None:
         failed = lifecycle.reply_fail(
             claimed=turn.claimed, error_code=code, content=settings.BUDGET_EXCEEDED_REPLY_TEXT
         )
-        turn.end(failed, error_code=code)
+        turn.end(failed, outcome="failed", error_code=code)
 
 
 ADMISSION: tuple[Callable[[Turn], None], ...] = (
@@ -168,7 +174,7 @@ def answer_from_cache(turn: Turn) -> None:
         latency_ms=0,
         cached=True,
     )
-    turn.end(completed, last_delta=hit.text)
+    turn.end(completed, outcome="cached", last_delta=hit.text)
 
 
 # ---------------------------------------------------------------------------- generate
@@ -243,7 +249,7 @@ def generate(turn: Turn) -> None:
             model=turn.request.model,
             latency_ms=turn.elapsed_ms(),
         )
-        turn.end(replaced)
+        turn.end(replaced, outcome="replaced")
         return
     except LLMError as error:
         logger.warning("reply %s failed: %s", turn.reply.id, error.code)
@@ -254,7 +260,7 @@ def generate(turn: Turn) -> None:
             latency_ms=turn.elapsed_ms(),
             route_reason=getattr(error, "route_reason", ""),
         )
-        turn.end(failed, error_code=error.code)
+        turn.end(failed, outcome="failed", error_code=error.code)
         return
     completion = routed.completion
     completed = lifecycle.reply_complete(
@@ -269,17 +275,18 @@ def generate(turn: Turn) -> None:
     if completed:
         moderation_flags_record(message=turn.reply, source=OUTPUT, verdict=stream.guard.verdict)
         response_cache_store(probe=turn.cache_probe, completion=completion)
-    turn.end(completed, last_delta=stream.remainder(tail))
+    turn.end(completed, outcome="completed", last_delta=stream.remainder(tail))
 
 
 # ------------------------------------------------------------------------------ finish
 
 
 def finish(turn: Turn) -> Message | None:
-    """Tell live clients how the reply ended; it is already persisted."""
+    """Tell live clients how the reply ended; it is already persisted. Count it."""
     ending = turn.ending
     if ending is None or not ending.finished:
         return None
+    turn_metrics_record(turn)
     if ending.last_delta:
         try:
             live_events.delta_publish(
@@ -293,6 +300,16 @@ def finish(turn: Turn) -> Message | None:
     for requeued in Message.objects.filter(pk__in=ending.requeued):
         live.message_publish(message=requeued)
     return turn.reply
+
+
+def turn_metrics_record(turn: Turn) -> None:
+    """The conversation KPIs (chatdesk_replies_total...): one sample per finished turn."""
+    ending = turn.ending
+    metrics.record_reply_end(
+        outcome=ending.outcome or ("failed" if ending.error_code else "completed"),
+        error_code=ending.error_code,
+        seconds=time.monotonic() - turn.started,
+    )
 
 
 def _status_publish(turn: Turn, **status) -> None:
@@ -317,6 +334,7 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
     if claimed is None:
         return None
     turn = Turn(claimed=claimed)
+    log_context.bind(conversation_id=turn.reply.conversation_id, reply_id=turn.reply.id)
     try:
         for step in STEPS:
             step(turn)

@@ -12,7 +12,8 @@ For every model of the plan (primary, then fallbacks):
 * no attempt starts that could not finish within LLM_ROUTE_BUDGET_SECONDS, which stays
   below the Celery soft time limit.
 
-Every attempt (and every skipped model) is a `ProviderCall` row. The SDK never retries
+Every attempt (and every skipped model) is a `ProviderCall` row and a sample of the LLM
+metrics (chatbot/platform/metrics.py), recorded in `_Route.record`. The SDK never retries
 (max_retries=0) and Celery never retries a model call, so attempts never multiply.
 """
 
@@ -31,6 +32,7 @@ from django.conf import settings
 from ..llm import ChatRequest, Completion, LLMError, LLMProvider, OfflineResponder
 from ..llm.openai_provider import OpenAIProvider  # at import: pool processes fork with it
 from ..models import ProviderCall
+from ..platform import metrics
 from ..platform.crypto import DecryptionError
 from .breaker import Decision, breaker_for
 from .selectors import Hop
@@ -116,16 +118,29 @@ class _Route:
         self.breaker_open_seen = False
         self.context_exceeded_on: Hop | None = None
         self.out_of_time = False
+        self.retrying = False  # the call about to be sent repeats a failed one on its model
 
     def record(self, hop: Hop, outcome: str, **fields) -> None:
         self.attempt += 1
-        provider_call_create(
+        call = provider_call_create(
             hop=hop,
             reply_id=self.reply_id,
             customer_id=self.customer_id,
             attempt=self.attempt,
             outcome=outcome,
             **fields,
+        )
+        metrics.record_llm_attempt(
+            model=hop.model,
+            endpoint=hop.endpoint_name,
+            outcome=outcome,
+            error_code=fields.get("error_kind", ""),
+            latency_ms=fields.get("latency_ms"),
+            ttft_ms=fields.get("ttft_ms"),
+            prompt_tokens=fields.get("prompt_tokens"),
+            completion_tokens=fields.get("completion_tokens"),
+            cost=call.cost,
+            retry=self.retrying,
         )
 
     def try_hop(self, hop: Hop, min_window: int) -> Completion | None:
@@ -161,6 +176,11 @@ class _Route:
             # attempt must not let the sweeper hand the reply to another worker.
             self.heartbeat()
             decision = breaker.acquire() if breaker else Decision.ALLOW
+            if breaker and decision != Decision.ALLOW:
+                metrics.record_breaker_state(
+                    endpoint=hop.endpoint_name,
+                    state="open" if decision == Decision.OPEN else "half_open",
+                )
             if decision == Decision.OPEN:
                 self.breaker_open_seen = True
                 self.record(hop, Outcome.BREAKER_OPEN, error_kind="breaker_open")
@@ -180,6 +200,7 @@ class _Route:
                     if breaker and decision == Decision.PROBE:
                         breaker.release_probe()
                     raise
+            self.retrying = retry > 0
             completion = self._call(hop, provider, breaker, decision)
             if completion is not None:
                 if errors:
@@ -231,8 +252,10 @@ class _Route:
                 # the endpoint's health; a 400/401/404 proves it is up: an answer.
                 if error.retryable:
                     breaker.record_failure(probe=decision == Decision.PROBE)
+                    metrics.record_breaker_state(endpoint=hop.endpoint_name, state=breaker.state())
                 elif decision == Decision.PROBE:
                     breaker.record_success()
+                    metrics.record_breaker_state(endpoint=hop.endpoint_name, state="closed")
             self.record(
                 hop,
                 Outcome.ERROR,
@@ -257,6 +280,7 @@ class _Route:
             # Only a probe closes a tripped circuit; an ordinary call's success would be a
             # wasted round trip, or would cut short a cool-down another worker just began.
             breaker.record_success()
+            metrics.record_breaker_state(endpoint=hop.endpoint_name, state="closed")
         self.record(
             hop,
             Outcome.SUCCESS,
@@ -307,6 +331,7 @@ def route_stream(
                 reason = "primary after " + "; ".join(route.notes)
             else:
                 reason = "fallback after " + "; ".join(route.notes)
+                metrics.record_llm_fallback(model=hop.model)
             return Routed(completion=completion, route_reason=reason)
         if route.context_exceeded_on is hop:
             # Only a model that can read more is worth trying next.

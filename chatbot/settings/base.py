@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every request gets its id and is measured, redirects and errors included.
+    "chatbot.platform.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Async-only; above CorsMiddleware so that one keeps running in sync mode (its origin
     # signal handler queries the database). Static files carry their own CORS header.
@@ -392,6 +394,9 @@ LLM_ROUTE_BUDGET_SECONDS = env.float(
 )
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through LOGGING below (JSON in production, with the request/reply ids and the
+# PII mask), not through handlers of Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Must exceed the longest task, or Redis hands a running task to a second worker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int(
@@ -412,17 +417,48 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Operations (docs/operations.md) ----------------------------------------------------------
+# /metrics: with a token, only `Authorization: Bearer <token>`; without one it is open when
+# DEBUG is on and absent (404) otherwise. Several processes: set PROMETHEUS_MULTIPROC_DIR
+# (read by prometheus-client itself, from the environment) to a directory they share.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Workers in pods of their own serve their metrics on this port (0: off; compose shares the
+# multiprocess directory with web instead). Not behind a token: never expose it publicly.
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
+METRICS_WORKER_ADDR = env.str("METRICS_WORKER_ADDR", default="0.0.0.0")  # noqa: S104
+
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# json: one object per line (production); plain: human-readable (the demo, DEBUG).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+_CONTEXT_FIELDS = (
+    "request_id=%(request_id)s conversation_id=%(conversation_id)s reply_id=%(reply_id)s"
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Masks PII and secrets in every record that reaches the console
+    "formatters": {
+        "plain": {"format": f"%(asctime)s %(levelname)s %(name)s %(message)s [{_CONTEXT_FIELDS}]"},
+        "json": {
+            "()": "chatbot.moderation.log_masking.MaskedJsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s "
+            "%(request_id)s %(conversation_id)s %(reply_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    # Every record that reaches a handler gets the request/conversation/reply ids
+    # (chatbot/platform/log_context.py) and has PII and secrets masked
     # (chatbot/moderation/log_masking.py).
-    "filters": {"mask_pii": {"()": "chatbot.moderation.log_masking.PIIMaskingFilter"}},
+    "filters": {
+        "log_context": {"()": "chatbot.platform.log_context.LogContextFilter"},
+        "mask_pii": {"()": "chatbot.moderation.log_masking.PIIMaskingFilter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_pii"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["log_context", "mask_pii"],
+        }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

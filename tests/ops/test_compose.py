@@ -89,7 +89,8 @@ def test_production_settings_start_on_the_compose_environment():
 
 def test_migrations_run_once_before_web_worker_and_beat():
     migrate = SERVICES["migrate"]
-    assert migrate["command"] == "python manage.py migrate --noinput"
+    # It also empties the shared metrics directory first (docs/operations.md).
+    assert migrate["command"].endswith("exec python manage.py migrate --noinput'")
     assert migrate["restart"] == "no"  # a one-shot, not restarted after it exits 0
     for service in ["web", "worker", "beat"]:
         depends_on = SERVICES[service]["depends_on"]
@@ -151,3 +152,11 @@ def test_env_example_documents_the_required_secrets():
     for name in REQUIRED_SECRETS:
         assert f"# {name}=" in example  # commented: empty values would break development
     assert ".demo" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_web_and_worker_share_a_metrics_directory_that_migrate_empties():
+    for service in ["web", "worker"]:
+        assert SERVICES[service]["environment"]["PROMETHEUS_MULTIPROC_DIR"] == "/run/prometheus"
+        assert "metrics:/run/prometheus" in SERVICES[service]["volumes"]
+    assert "metrics:/run/prometheus" in SERVICES["migrate"]["volumes"]
+    assert SERVICES["migrate"]["command"].startswith("sh -c 'rm -f /run/prometheus/*.db &&")
