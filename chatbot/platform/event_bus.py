@@ -24,6 +24,7 @@ process's slots expire instead of leaking.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -31,6 +32,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -265,8 +267,9 @@ class RedisEventBus:
 
         self._url = url
         self._sync = redis.Redis.from_url(url)
-        self._async_clients: dict[int, redis.asyncio.Redis] = {}
-        self._hubs: dict[int, _Hub] = {}
+        # Keyed by the loop itself (weakly): a later loop may reuse a dead one's id().
+        self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _async(self):
         # One asyncio client per event loop (a client is bound to the loop that created
@@ -274,7 +277,7 @@ class RedisEventBus:
         import redis.asyncio
 
         loop = asyncio.get_running_loop()
-        client = self._async_clients.get(id(loop))
+        client = self._async_clients.get(loop)
         if client is None:
             pool = redis.asyncio.BlockingConnectionPool.from_url(
                 self._url,
@@ -286,14 +289,14 @@ class RedisEventBus:
                 client_name=f"chatdesk-events-{os.getpid()}",
             )
             client = redis.asyncio.Redis(connection_pool=pool)
-            self._async_clients[id(loop)] = client
+            self._async_clients[loop] = client
         return client
 
     def _hub(self) -> _Hub:
         loop = asyncio.get_running_loop()
-        hub = self._hubs.get(id(loop))
+        hub = self._hubs.get(loop)
         if hub is None:
-            hub = self._hubs[id(loop)] = _Hub(self._async())
+            hub = self._hubs[loop] = _Hub(self._async())
         return hub
 
     def publish(self, conversation_id: str, event: str, data: dict) -> str:
@@ -312,9 +315,9 @@ class RedisEventBus:
         return event_id.decode()
 
     async def read(self, conversation_id: str, after: str, block_ms: int) -> list[Event]:
-        """One-off read on its own (non-blocking) XRANGE; streams use `listen()`."""
-        entries = await self._async().xrange(_key(conversation_id), min=_after_id(after), count=500)
-        return _decode(entries)
+        """One batch from `listen()`: streams should keep one `listen()` open instead."""
+        async with contextlib.aclosing(self.listen(conversation_id, after, block_ms)) as feed:
+            return await anext(feed)
 
     async def listen(
         self, conversation_id: str, after: str, heartbeat_ms: int

@@ -98,11 +98,13 @@ def test_a_stream_resumes_after_a_given_id_and_heartbeats_when_idle(bus):
         feed = bus.listen(conversation, ids[1], heartbeat_ms=200)
         batches = [await anext(feed), await anext(feed)]
         await feed.aclose()
-        return batches
+        one_off = await bus.read(conversation, ids[3], block_ms=100)
+        return batches, one_off, await bus.read(conversation, ids[4], block_ms=100)
 
-    backlog, idle = asyncio.run(scenario())
+    (backlog, idle), one_off, nothing = asyncio.run(scenario())
     assert [e.id for e in backlog] == ids[2:]
     assert idle == []
+    assert [e.id for e in one_off] == ids[4:] and nothing == []
 
 
 def test_stream_slots_are_capped_released_and_expire(bus, monkeypatch):
