@@ -5,10 +5,16 @@ arrives, so bytes reach the client while the model is still generating. Event id
 bus's; a reconnect with `Last-Event-ID` resumes right after the last event received.
 Without it, the last `SSE_REPLAY_SECONDS` are replayed so a reply already streaming when
 the page loaded is shown whole (clients de-duplicate by message id and status).
+
+A customer holds at most `SSE_MAX_STREAMS_PER_CUSTOMER` streams at once and a client IP
+`SSE_MAX_STREAMS_PER_IP` (429 `too_many_streams` past that); the slot is refreshed while
+the stream lives and given back when it ends, the client's disconnect included.
 """
 
+import contextlib
 import logging
 import time
+import uuid
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -19,12 +25,15 @@ from redis.exceptions import RedisError
 from rest_framework import exceptions
 
 from accounts.authentication import bearer_token_check, parse_bearer
+from chatbot.platform.client_ip import client_ip
 from chatbot.platform.errors import ApplicationError, error_body
-from chatbot.platform.event_bus import get_event_bus, valid_event_id
+from chatbot.platform.event_bus import SLOT_TTL_SECONDS, get_event_bus, valid_event_id
 
 from .models import Conversation
 
 logger = logging.getLogger(__name__)
+
+STREAM_RETRY_AFTER_SECONDS = 10  # a 429 for too many streams: when to try again
 
 
 class _Refused(Exception):
@@ -57,25 +66,43 @@ async def _customer(request):
     raise _Refused(401, "not_authenticated", "Authentication credentials were not provided.")
 
 
-async def _events(conversation_id: str, cursor: str):
+def _slot_limits(customer, ip: str) -> dict[str, int]:
+    return {
+        f"chatdesk:sse:slots:customer:{customer.pk}": settings.SSE_MAX_STREAMS_PER_CUSTOMER,
+        f"chatdesk:sse:slots:ip:{ip}": settings.SSE_MAX_STREAMS_PER_IP,
+    }
+
+
+async def _events(conversation_id: str, cursor: str, slot_keys: list[str], stream_id: str):
     bus = get_event_bus()
-    yield b"retry: 2000\n: connected\n\n"  # flushes headers to the client at once
     heartbeat_ms = int(settings.SSE_HEARTBEAT_SECONDS * 1000)
     deadline = time.monotonic() + settings.SSE_MAX_STREAM_SECONDS
-    while time.monotonic() < deadline:
+    refreshed = time.monotonic()
+    try:
+        yield b"retry: 2000\n: connected\n\n"  # flushes headers to the client at once
+        async with contextlib.aclosing(bus.listen(conversation_id, cursor, heartbeat_ms)) as feed:
+            async for events in feed:
+                if not events:
+                    yield b": ping\n\n"  # keeps proxies from closing an idle stream
+                for event in events:
+                    yield event.sse()
+                now = time.monotonic()
+                if now >= deadline:
+                    # Ending now and then makes clients reconnect, re-checking their token.
+                    return
+                if now - refreshed > SLOT_TTL_SECONDS / 3:
+                    await bus.stream_slot_refresh(keys=slot_keys, stream_id=stream_id)
+                    refreshed = now
+    except RedisError:
+        # End the stream cleanly; the client reconnects with Last-Event-ID and loses nothing.
+        logger.warning("event bus unavailable; ending stream for %s", conversation_id)
+    finally:
+        # Runs on a client's disconnect too (CancelledError / GeneratorExit); a slot not
+        # given back expires after SLOT_TTL_SECONDS.
         try:
-            events = await bus.read(conversation_id, cursor, block_ms=heartbeat_ms)
-        except RedisError:
-            # End the stream cleanly; the client reconnects with Last-Event-ID and loses nothing.
-            logger.warning("event bus unavailable; ending stream for %s", conversation_id)
-            return
-        if not events:
-            yield b": ping\n\n"  # keeps proxies from closing an idle stream
-            continue
-        for event in events:
-            cursor = event.id
-            yield event.sse()
-    # Ending now and then makes clients reconnect, re-checking their token on the way.
+            await bus.stream_slot_release(keys=slot_keys, stream_id=stream_id)
+        except Exception:
+            logger.warning("could not release a stream slot", exc_info=True)
 
 
 @csrf_exempt  # read-only; other verbs get a JSON 405 rather than a CSRF page
@@ -111,8 +138,25 @@ async def conversation_events(request, conversation_id):
         since_ms = int(time.time() * 1000) - settings.SSE_REPLAY_SECONDS * 1000
         last_event_id = f"{since_ms}-0"
 
+    limits = _slot_limits(customer, client_ip(request))
+    stream_id = uuid.uuid4().hex
+    try:
+        full = await get_event_bus().stream_slot_acquire(limits=limits, stream_id=stream_id)
+    except RedisError:
+        # Fail open: the stream itself then ends cleanly on the same RedisError.
+        logger.warning("event bus unavailable; stream caps not checked")
+        full = None
+    if full is not None:
+        response = JsonResponse(
+            error_body("too_many_streams", "Too many live event streams open; close one."),
+            status=429,
+        )
+        response["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
+        return response
+
     response = StreamingHttpResponse(
-        _events(str(conversation_id), last_event_id), content_type="text/event-stream"
+        _events(str(conversation_id), last_event_id, list(limits), stream_id),
+        content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache, no-transform"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream

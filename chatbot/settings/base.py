@@ -144,6 +144,10 @@ SSE_REPLAY_SECONDS = env.int("SSE_REPLAY_SECONDS", default=120)
 SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15)
 # Streams end after this long; clients reconnect with Last-Event-ID (tokens re-checked).
 SSE_MAX_STREAM_SECONDS = env.int("SSE_MAX_STREAM_SECONDS", default=600)
+# Concurrent streams per customer and per client IP, across processes; over it: 429.
+# 0: no cap.
+SSE_MAX_STREAMS_PER_CUSTOMER = env.int("SSE_MAX_STREAMS_PER_CUSTOMER", default=5)
+SSE_MAX_STREAMS_PER_IP = env.int("SSE_MAX_STREAMS_PER_IP", default=50)
 
 # --- Client address (chatbot/platform/client_ip.py, docs/security.md) ----------------------
 # X-Forwarded-For is believed only through these hops; by default through none, so the
