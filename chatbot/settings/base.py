@@ -429,7 +429,8 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Workers in pods of their own serve their metrics on this port (0: off; compose shares the
 # multiprocess directory with web instead). Not behind a token: never expose it publicly.
 METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
-METRICS_WORKER_ADDR = env.str("METRICS_WORKER_ADDR", default="0.0.0.0")  # noqa: S104
+# Loopback by default; a pod sets 0.0.0.0 so Prometheus can reach it (deploy/k8s).
+METRICS_WORKER_ADDR = env.str("METRICS_WORKER_ADDR", default="127.0.0.1")
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
