@@ -103,6 +103,22 @@ def use_llm_stub(settings, llm_stub):
 
 
 @pytest.fixture
+def rates(settings):
+    """Set API rate limits for this test: `rates(widget_session="2/minute")`."""
+
+    def set_rates(**rates):
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {
+                **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+                **rates,
+            },
+        }
+
+    return set_rates
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
 

@@ -20,20 +20,6 @@ def _fresh_counters():
 
 
 @pytest.fixture
-def rates(settings):
-    def set_rates(**rates):
-        settings.REST_FRAMEWORK = {
-            **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {
-                **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
-                **rates,
-            },
-        }
-
-    return set_rates
-
-
-@pytest.fixture
 def queued_only(monkeypatch):
     """Replies stay pending (no task runs), as while a worker is busy."""
     monkeypatch.setattr(lifecycle, "reply_enqueue", lambda *_args, **_kwargs: None)

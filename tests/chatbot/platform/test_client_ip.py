@@ -50,19 +50,13 @@ def test_garbage_in_the_header_does_not_become_an_identity(settings):
 
 @pytest.mark.django_db
 def test_spoofed_forwarded_for_does_not_escape_the_per_ip_session_limit(
-    api_client, widget_key, settings
+    api_client, widget_key, settings, rates
 ):
     """Before: 50 of 50 sessions with a random X-Forwarded-For were accepted after the limit."""
     cache.clear()
     LIMITERS.reset()
     settings.TRUSTED_PROXY_COUNT = 0
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
-            "widget_session": "3/minute",
-        },
-    }
+    rates(widget_session="3/minute")
     codes = [
         api_client.post(
             "/api/v1/widget/sessions/",

@@ -22,20 +22,6 @@ def _fresh_counters():
     LIMITERS.reset()
 
 
-@pytest.fixture
-def rates(settings):
-    def set_rates(**rates):
-        settings.REST_FRAMEWORK = {
-            **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {
-                **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
-                **rates,
-            },
-        }
-
-    return set_rates
-
-
 class _User:
     is_authenticated = True
 
