@@ -117,7 +117,10 @@ def test_a_chunked_body_is_cut_off_once_past_the_limit(server):
     assert status == 413 and body["error"]["code"] == "payload_too_large"
     assert closed
     assert sent < 300 * MB
-    assert read <= LIMIT + len(piece)  # up to the first chunk past the limit
+    # Up to the first message past the limit. uvicorn hands the app whatever it buffered
+    # (its flow control pauses reading at 64 KiB), so under load one message can carry a few
+    # chunks: the bound is a few of them, against the 300 MB sent before the fix.
+    assert read <= LIMIT + 4 * len(piece)
 
 
 def test_bodies_within_the_limit_go_through_declared_or_chunked(server):

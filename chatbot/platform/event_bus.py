@@ -289,7 +289,8 @@ class RedisEventBus:
                 # An explicit read timeout above any XREAD block: redis-py's asyncio client
                 # otherwise gives up on a blocking read after 5 s.
                 socket_timeout=ASYNC_READ_TIMEOUT_SECONDS,
-                client_name=f"chatdesk-events-{os.getpid()}",
+                # Per process and loop, so CLIENT LIST tells each pool's connections apart.
+                client_name=f"chatdesk-events-{os.getpid()}-{uuid.uuid4().hex[:8]}",
             )
             client = redis.asyncio.Redis(connection_pool=pool)
             self._async_clients[loop] = client

@@ -1,7 +1,6 @@
 """The event bus's fan-out: one XREAD per process serves every stream, on a bounded pool."""
 
 import asyncio
-import os
 import uuid
 
 import pytest
@@ -33,9 +32,12 @@ async def _collect(feed, into: list, until: int, timeout: float = 10) -> None:
     await asyncio.wait_for(run(), timeout)
 
 
-def _our_connections() -> int:
+def _pool_connections(bus) -> int:
+    """Connections Redis holds for this event loop's pool (earlier tests' loops have their
+    own pools, named apart, whose connections may linger until collected)."""
+    name = bus._async().connection_pool.connection_kwargs["client_name"]
     clients = redis.Redis.from_url(settings.EVENT_BUS_URL).client_list()
-    return sum(1 for c in clients if c.get("name") == f"chatdesk-events-{os.getpid()}")
+    return sum(1 for c in clients if c.get("name") == name)
 
 
 def test_many_streams_share_a_bounded_number_of_redis_connections(bus):
@@ -54,7 +56,7 @@ def test_many_streams_share_a_bounded_number_of_redis_connections(bus):
             for conversation in conversations:
                 await asyncio.to_thread(bus.publish, conversation, "delta", {"n": n})
         await asyncio.gather(*tasks)
-        connections = _our_connections()
+        connections = _pool_connections(bus)
         for feed in feeds:
             await feed.aclose()
         return received, connections

@@ -107,7 +107,9 @@ async def _read_events(response, into: list, expected: int) -> None:
 
 def _server_connections(server) -> int:
     clients = redis.Redis.from_url(settings.EVENT_BUS_URL).client_list()
-    return sum(1 for c in clients if c.get("name") == f"chatdesk-events-{server.proc.pid}")
+    return sum(
+        1 for c in clients if c.get("name", "").startswith(f"chatdesk-events-{server.proc.pid}-")
+    )
 
 
 def fanout(server, streams: int, others: int = 6, events_each: int = 6) -> dict:

@@ -86,7 +86,13 @@ def test_the_servers_limit_is_remembered_with_the_stored_session(fake, make_page
     page = make_page(fake.page_url())
     open_widget(page)
     page.locator(".cd-input").fill("x")
-    expect(page.locator(".cd-send")).to_be_enabled()  # the session is in
+    expect(page.locator(".cd-send")).to_be_enabled()
+    # The session and its limit are stored before the reload (the button alone can be
+    # enabled a moment earlier, while the session call is still on its way).
+    page.wait_for_function(
+        "() => Object.keys(localStorage)"
+        ".some(k => k.startsWith('chatdesk:') && k.endsWith(':max_chars'))"
+    )
     fake.max_message_chars = None  # from now on the widget cannot learn it from the server
     page.reload()
     page.wait_for_selector("#chatdesk-widget", state="attached")
