@@ -14,7 +14,9 @@ from chatbot.platform.event_bus import InProcessEventBus, RedisEventBus
 @pytest.fixture
 def bus():
     if not settings.EVENT_BUS_URL:
-        pytest.skip("needs Redis")
+        pytest.fail(
+            "these tests need Redis: EVENT_BUS_URL is empty (chatbot/settings/test.py sets it)"
+        )
     return RedisEventBus(settings.EVENT_BUS_URL)
 
 

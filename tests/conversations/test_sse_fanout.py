@@ -27,7 +27,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def serve(worker_env, artifacts_dir):
     if not settings.EVENT_BUS_URL:
-        pytest.skip("needs Redis")
+        pytest.fail(
+            "these tests need Redis: EVENT_BUS_URL is empty (chatbot/settings/test.py sets it)"
+        )
     servers = []
 
     def start(**overrides) -> AsgiServer:
