@@ -2,8 +2,8 @@ import json
 
 from django.contrib import admin
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, Subquery, TextField
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import Count, TextField
+from django.db.models.functions import Cast
 from django.template.defaultfilters import truncatechars
 from django.urls import reverse
 from django.utils.html import format_html
@@ -14,7 +14,8 @@ from chatbot.moderation.policy import known_categories
 from chatbot.moderation.services import moderation_flags_review
 
 from . import handoff_rules
-from .models import Conversation, HandoffRule, Message, ModerationFlag
+from .models import CannedReply, Conversation, HandoffRule, Message, ModerationFlag
+from .selectors import open_flags_subquery
 
 
 def transcript_link(*, conversation_id, message_id) -> str:
@@ -36,24 +37,6 @@ class HasOpenFlagsFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(open_flag_total=0)
         return queryset
-
-
-def open_flags_subquery():
-    """The number of open moderation flags of each conversation (one subquery, no join)."""
-    return Coalesce(
-        Subquery(
-            ModerationFlag.objects.filter(
-                message__conversation=OuterRef("pk"),
-                review_status=ModerationFlag.ReviewStatus.OPEN,
-            )
-            .order_by()
-            .values("message__conversation")
-            .annotate(total=Count("pk"))
-            .values("total"),
-            output_field=IntegerField(),
-        ),
-        0,
-    )
 
 
 def open_flags_marker(count: int) -> str:
@@ -78,12 +61,14 @@ class ConversationAdmin(admin.ModelAdmin):
         "open_flags",
         "customer",
         "status",
+        "handling",
+        "assignee",
         "message_count",
         "last_message_at",
     ]
-    list_filter = ["status", HasOpenFlagsFilter, "created_at", "last_message_at"]
+    list_filter = ["status", "handling", HasOpenFlagsFilter, "created_at", "last_message_at"]
     search_fields = ["title", "customer__username", "customer__email", "messages__content"]
-    list_select_related = ["customer"]
+    list_select_related = ["customer", "assignee"]
     date_hierarchy = "last_message_at"
     ordering = ["-last_message_at"]
     fields = ["id", "customer", "widget_key", "title", "status", "created_at", "last_message_at"]
@@ -264,3 +249,13 @@ class HandoffRuleAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         handoff_rules.active_rules_forget()
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    """Prepared answers (managers write them; agents insert them in the inbox with /shortcut)."""
+
+    list_display = ["shortcut", "language", "title", "updated_at"]
+    list_filter = ["language"]
+    search_fields = ["shortcut", "title", "body"]
+    fields = ["shortcut", "language", "title", "body"]

@@ -15,7 +15,7 @@ from accounts.models import AgentProfile, ApiToken, AuditEvent, ErasureRecord, U
 from accounts.roles import AGENT_GROUP, MANAGER_GROUP, roles_sync
 from chatbot.models import LLMEndpoint, LLMModel
 from chatbot.routing.services import llm_endpoint_set_api_key
-from conversations.models import ModerationFlag
+from conversations.models import CannedReply, HandoffRule, ModerationFlag
 from tests.factories import (
     ConversationFactory,
     MessageFactory,
@@ -45,6 +45,12 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "chatbot.llmmodel": {"manager": {V, A, C, D}, "admin": {V, A, C, D}},
     "chatbot.providercall": {"manager": {V}, "admin": {V, D}},
     "auth.group": {"admin": {V, A, C, D}},
+    "conversations.handoffrule": {"manager": {V, A, C, D}, "admin": {V, A, C, D}},
+    "conversations.cannedreply": {
+        "agent": {V},
+        "manager": {V, A, C, D},
+        "admin": {V, A, C, D},
+    },
 }
 
 API_KEY = "sk-live-never-shown-4242"
@@ -90,6 +96,10 @@ def objects(people):
         "chatbot.llmmodel": LLMModel.objects.create(name="gpt-x", endpoint=endpoint),
         "chatbot.providercall": ProviderCallFactory(reply=reply, customer=customer),
         "auth.group": Group.objects.get(name=AGENT_GROUP),
+        "conversations.handoffrule": HandoffRule.objects.create(phrase="talk to a person"),
+        "conversations.cannedreply": CannedReply.objects.create(
+            title="Refunds", shortcut="refund", body="Refunds take 5 days."
+        ),
     }
 
 
