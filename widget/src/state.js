@@ -25,6 +25,8 @@ export const state = {
   sessionPromise: null,
   unavailable: false,
   maxChars: 4000, // the server's CHAT_MAX_MESSAGE_CHARS, from the session (4000 until then)
+  handoffEnabled: false, // the session says whether a person stands behind "Talk to a person"
+  handling: 'bot', // the conversation's handling: bot | waiting | human | followup (handoff.js)
 
   // messages, in display order; server ids -> items; stream events waiting for an id
   items: [],
