@@ -32,6 +32,7 @@ from ..models import (
     Feedback,
     InboxReadMarker,
     Message,
+    ModerationFlag,
 )
 from ..selectors import open_flags_subquery
 
@@ -111,7 +112,6 @@ def _row_queryset(agent: User) -> QuerySet[Conversation]:
             agent_read_at=Coalesce(Subquery(read_at), epoch),
             last_text=_last_message("content"),
             last_role=_last_message("role"),
-            open_flag_total=open_flags_subquery(),
             unread_total=Coalesce(Subquery(unread, output_field=IntegerField()), 0),
         )
     )
@@ -127,7 +127,29 @@ def inbox_conversations(
     queryset = _row_queryset(agent).filter(_view_filter(view, agent)).order_by(*_order(view))
     if ids is not None:
         queryset = queryset.filter(pk__in=list(ids))
-    return list(queryset[: limit or settings.INBOX_PAGE_SIZE])
+    rows = list(queryset[: limit or settings.INBOX_PAGE_SIZE])
+    _attach_open_flags(rows)
+    return rows
+
+
+def _attach_open_flags(rows: list[Conversation]) -> None:
+    """Open flags of the page's rows in one more query (a per-row subquery made the planner
+    hash the whole flag table once per row)."""
+    counts = (
+        dict(
+            ModerationFlag.objects.filter(
+                review_status=ModerationFlag.ReviewStatus.OPEN,
+                message__conversation_id__in=[row.pk for row in rows],
+            )
+            .order_by()
+            .values_list("message__conversation_id")
+            .annotate(total=Count("pk"))
+        )
+        if rows
+        else {}
+    )
+    for row in rows:
+        row.open_flag_total = counts.get(row.pk, 0)
 
 
 def inbox_counts(*, agent: User) -> dict[str, int]:

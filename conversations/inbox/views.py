@@ -169,10 +169,12 @@ def conversation_rows(request):
         except ValueError:
             return _error(400, "validation_error", "Bad conversation id.", ids=["Not ids."])
     rows = selectors.inbox_conversations(agent=request.user, view=view, ids=ids)
-    body = {"view": view, "rows": [row_json(c) for c in rows]}
-    if ids is None:
-        body["counts"] = selectors.inbox_counts(agent=request.user)
-    else:
+    body = {
+        "view": view,
+        "rows": [row_json(c) for c in rows],
+        "counts": selectors.inbox_counts(agent=request.user),
+    }
+    if ids is not None:
         body["absent"] = sorted({str(i) for i in ids} - {r["id"] for r in body["rows"]})
     return JsonResponse(body)
 
@@ -196,13 +198,17 @@ def _message_json(message: Message, *, reveal: bool) -> dict:
     }
 
 
+def _person(user: User) -> str:
+    return staff_display_name(user) if user.is_staff else customer_display_name(user)
+
+
 def _event_json(event) -> dict:
     detail = {k: v for k, v in event.detail.items() if k != "text"}
     return {
         "id": event.pk,
         "kind": event.kind,
         "label": event.get_kind_display(),
-        "actor": staff_display_name(event.actor) if event.actor_id else "",
+        "actor": _person(event.actor) if event.actor_id else "",
         "reason": event.reason,
         "text": event.detail.get("text", "") if event.kind == "note" else "",
         "detail": detail,
@@ -228,7 +234,7 @@ def _sidebar(conversation: Conversation, viewer: User) -> dict:
             "joined": _iso(customer.date_joined),
             "followup_email": conversation.followup_email,
         },
-        "spend": {"tokens": spend.tokens, "cost": str(spend.cost)},
+        "spend": {"tokens": spend.tokens, "cost": f"{spend.cost:.4f}"},
         "preference_url": preference_url,
         "earlier": [
             {
