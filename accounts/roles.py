@@ -71,8 +71,9 @@ MANAGER = (
     *_crud("chatbot.providercall", "view"),  # the cost ledger behind budgets
     *_crud("conversations.cannedreply", "add", "change", "delete"),
     *_crud("conversations.handoffrule", *ALL),
-    # Dashboards (chatbot.insights): add the app's permission codenames here.
+    # Dashboards (chatbot.insights, the `dash` branch; its migration 0002 grants the same).
     "insights.view_dashboard",
+    "insights.view_conversationsummary",
 )
 
 ROLES: dict[str, tuple[str, ...]] = {AGENT_GROUP: AGENT, MANAGER_GROUP: MANAGER}

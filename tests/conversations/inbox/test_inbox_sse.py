@@ -24,6 +24,24 @@ def _session_cookie(user) -> dict:
 
 
 @pytest.fixture
+def web_server(start_worker, worker_env, artifacts_dir):
+    """The app under uvicorn with a worker behind it (as conftest's asgi_server, with a
+    roomier start-up allowance: the suite shares 2 cores with other runs)."""
+    from tests.servers import AsgiServer
+
+    start_worker()
+    env = {
+        **worker_env,
+        "SSE_HEARTBEAT_SECONDS": "0.5",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    server = AsgiServer(env, artifacts_dir).start(timeout=120)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def people(db):
     roles_sync()
     agent = UserFactory(username="alex", is_staff=True)
@@ -35,11 +53,11 @@ def people(db):
     }
 
 
-def test_only_staff_with_the_inbox_permission_get_the_streams(asgi_server, people):
+def test_only_staff_with_the_inbox_permission_get_the_streams(web_server, people):
     conversation = ConversationFactory(customer=people["customer"])
     urls = [
-        f"{asgi_server.url}/admin/inbox/api/events/",
-        f"{asgi_server.url}/admin/inbox/api/conversations/{conversation.pk}/events/",
+        f"{web_server.url}/admin/inbox/api/events/",
+        f"{web_server.url}/admin/inbox/api/conversations/{conversation.pk}/events/",
     ]
     bearer = {"Authorization": f"Bearer {api_token_create(user=people['customer'])}"}
     for url in urls:
@@ -55,17 +73,17 @@ def test_only_staff_with_the_inbox_permission_get_the_streams(asgi_server, peopl
         response = httpx.post(url, headers=_session_cookie(people["agent"]), timeout=10)
         assert response.status_code == 405
     unknown = "00000000-0000-0000-0000-000000000001"
-    missing = f"{asgi_server.url}/admin/inbox/api/conversations/{unknown}/events/"
+    missing = f"{web_server.url}/admin/inbox/api/conversations/{unknown}/events/"
     assert (
         httpx.get(missing, headers=_session_cookie(people["agent"]), timeout=10).status_code == 404
     )
 
 
 def test_a_handoff_reaches_the_agents_inbox_stream(
-    asgi_server, people, django_capture_on_commit_callbacks
+    web_server, people, django_capture_on_commit_callbacks
 ):
     reader = SSEReader(
-        url=f"{asgi_server.url}/admin/inbox/api/events/",
+        url=f"{web_server.url}/admin/inbox/api/events/",
         headers=_session_cookie(people["agent"]),
     ).start()
     try:
