@@ -166,7 +166,10 @@ async def through_chatdesk(servers: list[str], setup: dict, samples: int) -> lis
         ]
         await asyncio.wait_for(all_open.wait(), 30)
         await asyncio.sleep(0.5)
-        conversations = [Conversation.objects.get(pk=cid) for cid, _ in setup["conversations"]]
+        ids = [cid for cid, _ in setup["conversations"]]
+        conversations = await asyncio.to_thread(
+            lambda: [Conversation.objects.get(pk=cid) for cid in ids]
+        )
         for i in range(samples):
             conversation = conversations[i % len(conversations)]
             t0 = time.perf_counter()
@@ -182,6 +185,7 @@ async def through_chatdesk(servers: list[str], setup: dict, samples: int) -> lis
             await asyncio.sleep(0.01)
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return latencies
 
 
@@ -213,14 +217,17 @@ def main() -> int:
     import django
 
     django.setup()
+    import uuid
+
+    from accounts.models import User
     from accounts.services import api_token_create
     from conversations.services import conversation_create, conversation_take_over
-    from tests.factories import StaffFactory, UserFactory
 
-    agent = StaffFactory(first_name="Bench")
+    run = uuid.uuid4().hex[:8]
+    agent = User.objects.create(username=f"bench-agent-{run}", first_name="Bench", is_staff=True)
     conversations = []
-    for _ in range(args.conversations):
-        customer = UserFactory()
+    for i in range(args.conversations):
+        customer = User.objects.create(username=f"bench-customer-{run}-{i}")
         conversation = conversation_create(customer=customer)
         conversation_take_over(conversation=conversation, agent=agent)
         conversations.append((str(conversation.pk), api_token_create(user=customer)))
@@ -238,11 +245,8 @@ def main() -> int:
         for url in servers:
             wait_ready(url)
         direct = direct_redis(args.samples)
-        chatdesk = asyncio.run(
-            through_chatdesk(
-                servers, {"agent": agent, "conversations": conversations}, args.samples
-            )
-        )
+        setup = {"agent": agent, "conversations": conversations}
+        chatdesk = asyncio.run(through_chatdesk(servers, setup, args.samples))
     finally:
         for proc in procs:
             proc.terminate()
