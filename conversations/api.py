@@ -117,7 +117,15 @@ class ConversationViewSet(
         )
         return Response(ConversationSerializer(conversation).data)
 
-    @extend_schema(request=FeedbackCreateSerializer, responses={201: FeedbackSerializer})
+    @extend_schema(
+        request=FeedbackCreateSerializer,
+        responses={
+            201: FeedbackSerializer,
+            400: error_response(
+                "Not a bot answer here, or CSAT before close (`feedback_invalid`)."
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def feedback(self, request, pk=None):
         """Thumbs up/down: a bot answer's helpfulness, or the closed conversation (CSAT)."""

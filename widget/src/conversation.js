@@ -8,7 +8,7 @@
 
 import { ApiError, enc, ensureSession, request } from './api.js';
 import { backgroundError } from './availability.js';
-import { agentLine, hooks as handoffHooks, setHandling } from './handoff.js';
+import { agentLine, hooks as handoffHooks, isOldNews, setHandling } from './handoff.js';
 import { findAdoptable, isFinal, mergeInto, newReplyMsg, rank, RANK } from './messages.js';
 import { cfg, state, ui } from './state.js';
 import { closeStream, openStream } from './stream.js';
@@ -62,6 +62,7 @@ export function clearConversation() {
   state.convGen++;
   forgetConversation();
   state.handling = 'bot';
+  state.handlingSince = 0;
   updateHandoffBar();
   for (const it of state.items) it.el.remove();
   state.items = [];
@@ -238,6 +239,8 @@ export function connect(convId) {
   return openStream(convId, streamHandlers);
 }
 
+const HANDOFF_EVENTS = new Set(['handoff', 'agent_joined', 'agent_left', 'closed']);
+
 function handleEvent(s, type, raw) {
   if (s.closed || s !== state.stream || s.convId !== state.conversationId) return;
   let data;
@@ -272,6 +275,8 @@ function handleEvent(s, type, raw) {
     const item = replyTarget(data.reply_id);
     if (rank(data.status) >= rank(item.msg.status)) item.msg.status = data.status;
     touch(item);
+  } else if (HANDOFF_EVENTS.has(type) && isOldNews(s.lastEventId, state.handlingSince)) {
+    return; // replayed, and already shown by restore()
   } else if (type === 'handoff') {
     setHandling(data);
   } else if (type === 'agent_joined' || type === 'agent_left') {
@@ -330,6 +335,7 @@ async function restore() {
   // Where the handoff stands on a later visit: tell the customer if they still wait.
   if (conv && typeof conv.handling === 'string') {
     state.handling = 'bot';
+    state.handlingSince = Date.parse(conv.updated_at) || 0;
     setHandling({ state: conv.handling, reason: '' }, { line: conv.handling !== 'human' });
   }
   connect(id);

@@ -35,6 +35,19 @@ export function agentLine(type, data, T) {
   return fmt(T, type === 'agent_joined' ? 'agentJoined' : 'agentLeft', { name });
 }
 
+// The server time (ms) an event id (`<ms>-<seq>`, Redis stream ids) was published at; 0 if unknown.
+export function eventMs(id) {
+  const ms = parseInt(String(id || '').split('-')[0], 10);
+  return Number.isFinite(ms) ? ms : 0;
+}
+
+// A stream without Last-Event-ID replays recent events; handoff events already reflected
+// in the conversation's handling as restored (published before its updated_at) are old news.
+export function isOldNews(eventId, handlingSinceMs) {
+  const ms = eventMs(eventId);
+  return !!handlingSinceMs && !!ms && ms <= handlingSinceMs;
+}
+
 export const looksLikeEmail = (v) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(String(v || '').trim());
 
 // ------------------------------------------------------------------ state changes

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { agentLine, handlingLine, looksLikeEmail, waitText } from '../src/handoff.js';
+import { agentLine, eventMs, handlingLine, isOldNews, looksLikeEmail, waitText } from '../src/handoff.js';
 import { STRINGS } from '../src/i18n.js';
 import { isRateable, rank, staffName } from '../src/messages.js';
 
@@ -67,5 +67,21 @@ describe('messages of the handoff', () => {
 
   test('every language has every handoff string', () => {
     for (const key of Object.keys(STRINGS.en)) assert.ok(key in ZH, key);
+  });
+});
+
+describe('replayed handoff events', () => {
+  test('event ids carry the server time', () => {
+    assert.equal(eventMs('1764568000123-4'), 1764568000123);
+    assert.equal(eventMs('1764568000123'), 1764568000123);
+    assert.equal(eventMs(null), 0);
+  });
+
+  test('events up to the restored updated_at are old news; later ones or unknown ids are not', () => {
+    assert.ok(isOldNews('1000-0', 1000));
+    assert.ok(isOldNews('999-5', 1000));
+    assert.ok(!isOldNews('1001-0', 1000));
+    assert.ok(!isOldNews('999-0', 0)); // nothing restored: every event counts
+    assert.ok(!isOldNews(null, 1000));
   });
 });
