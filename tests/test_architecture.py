@@ -17,6 +17,7 @@ INTERFACES = (
     "conversations.admin",
     "conversations.api",
     "conversations.sse",
+    "conversations.inbox",  # the staff inbox's pages and endpoints (views, streams)
 )
 
 
