@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import User
 
-from .models import Conversation, ConversationEvent, Feedback, Message, ModerationFlag
+from .models import Conversation, ConversationEvent, Message, ModerationFlag
 
 # The estimated wait is the median of recent pickups; shown only with enough of them.
 PICKUP_SAMPLE = 20
@@ -67,19 +67,6 @@ def handoff_estimated_wait_seconds() -> int | None:
     if len(samples) < PICKUP_SAMPLE_MIN:
         return None
     return int(statistics.median(samples))
-
-
-def conversation_events_for_customer(*, conversation: Conversation) -> list[ConversationEvent]:
-    """The timeline a customer may see: everything but internal notes."""
-    return list(
-        ConversationEvent.objects.filter(conversation=conversation)
-        .exclude(kind=ConversationEvent.Kind.NOTE)
-        .order_by("created_at", "id")
-    )
-
-
-def feedback_list(*, conversation: Conversation) -> list[Feedback]:
-    return list(Feedback.objects.filter(conversation=conversation).order_by("created_at"))
 
 
 def open_flags_subquery():
