@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Count
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -119,6 +120,7 @@ class ArticleAdmin(admin.ModelAdmin):
         *readonly_fields,
     )
     inlines = [ChunkInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     change_list_template = "admin/knowledge/article/change_list.html"
 
     def get_queryset(self, request):
