@@ -103,7 +103,6 @@ class ArticleAdmin(admin.ModelAdmin):
         "source",
         "external_id",
         "search_config",
-        "content_hash",
         "retrieved_count",
         "cited_count",
         "created_at",

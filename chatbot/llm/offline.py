@@ -26,6 +26,85 @@ _PIECES = re.compile(f"[{_CJK_RUN}]{{1,2}}|[^\\s{_CJK_RUN}]+\\s*|\\s+")
 QUOTE_MAX_CHARS = 700
 
 
+_WORDS = re.compile(r"[a-z0-9]{3,}")
+_HAN_RUN = re.compile(f"[{_HAN}]+")
+# Words too common to tell two passages apart.
+_COMMON = frozenset(
+    [
+        "the",
+        "and",
+        "are",
+        "can",
+        "could",
+        "did",
+        "does",
+        "for",
+        "from",
+        "get",
+        "got",
+        "had",
+        "has",
+        "have",
+        "how",
+        "into",
+        "its",
+        "may",
+        "not",
+        "our",
+        "out",
+        "should",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "this",
+        "use",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "about",
+        "after",
+        "also",
+        "any",
+    ]
+)
+_SUFFIX = re.compile(r"(?<=[a-z]{3})(ing|ed|(?<!s)s)$")
+
+
+def _terms(text: str) -> set[str]:
+    """Latin words (3+ letters, common ones dropped, crudely stemmed) and Chinese character
+    pairs: enough to tell which of a few passages a question is about."""
+    text = text.lower()
+    pairs = {run[i : i + 2] for run in _HAN_RUN.findall(text) for i in range(len(run) - 1)}
+    words = {_SUFFIX.sub("", w) for w in _WORDS.findall(text) if w not in _COMMON}
+    return words | pairs
+
+
+def best_source(question: str, sources: tuple[KnowledgeSource, ...]) -> KnowledgeSource:
+    """The source sharing the most terms with the question; the search's order breaks ties.
+
+    The search ranks articles; several chunks of the best article often score alike (same
+    title and tags), so this picks the one whose own heading and text fit the question."""
+    asked = _terms(question)
+    return max(
+        sources,
+        key=lambda s: (len(asked & _terms(f"{s.heading} {s.text}")), -s.number),
+    )
+
+
 def is_chinese(text: str) -> bool:
     return bool(_CHINESE.search(text)) and not _KANA.search(text)
 
@@ -78,7 +157,7 @@ class OfflineResponder:
         started = time.monotonic()
         question = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         if request.sources:
-            text = self.quote(question, request.sources[0])
+            text = self.quote(question, best_source(question, request.sources))
         else:
             text = self.compose(question)
         for piece in _PIECES.findall(text):
