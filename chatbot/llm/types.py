@@ -10,6 +10,9 @@ from typing import Protocol
 class ChatMessage:
     role: str  # "system" | "user" | "assistant"
     content: str
+    # Reference material (knowledge-base sources), not instructions: the reply may quote it,
+    # so the output guard does not treat it as a system prompt that must not leak.
+    reference: bool = False
 
 
 @dataclass(frozen=True, slots=True)

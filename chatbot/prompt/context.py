@@ -114,7 +114,7 @@ def context_build(
         instruction = ONLY_FROM_KB_INSTRUCTION if only_from_sources else CITE_INSTRUCTION
         messages = [
             ChatMessage("system", f"{system}\n\n{instruction}"),
-            ChatMessage("system", sources_message(sources)),
+            ChatMessage("system", sources_message(sources), reference=True),
         ]
     messages += [
         ChatMessage(_ROLE_FOR_MODEL[m.role], mask_for_provider(m.content))

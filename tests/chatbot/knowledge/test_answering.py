@@ -202,3 +202,12 @@ def test_a_reply_without_sources_is_unchanged(use_llm_stub, send_now):
     use_llm_stub.script(Reply(text="Hello!"))
     send_now(ConversationFactory(), "Hi")
     assert [m["role"] for m in _chat_requests(use_llm_stub)[0].messages] == ["system", "user"]
+
+
+def test_quoting_a_source_word_for_word_is_not_a_system_prompt_leak(shop, use_llm_stub, send_now):
+    quote = "You can return any item within 30 days of delivery [1]."
+    use_llm_stub.script(Reply(text=quote))
+    reply = send_now(_conversation(shop), "Can I return an item?").reply
+    reply.refresh_from_db()
+    assert reply.content == quote
+    assert not ModerationFlag.objects.filter(message=reply).exists()
