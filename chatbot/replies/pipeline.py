@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 
 from accounts.selectors import ResolvedPreference, model_preference_resolve
 from chatbot.cost import budgets, debounce
@@ -335,24 +336,26 @@ def generate(turn: Turn) -> None:
         content = last_delta = fallback_text(
             knowledge=knowledge, question=turn.reply.reply_to.content
         )
-    completed = lifecycle.reply_complete(
-        claimed=turn.claimed,
-        content=content,
-        model=completion.model,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        latency_ms=turn.elapsed_ms(),
-        route_reason=routed.route_reason,
-    )
-    if completed:
-        moderation_flags_record(message=turn.reply, source=OUTPUT, verdict=stream.guard.verdict)
-        response_cache_store(probe=turn.cache_probe, completion=completion)
-        if sources:
+    # One transaction: whoever sees the reply completed sees its citations too.
+    with transaction.atomic():
+        completed = lifecycle.reply_complete(
+            claimed=turn.claimed,
+            content=content,
+            model=completion.model,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            latency_ms=turn.elapsed_ms(),
+            route_reason=routed.route_reason,
+        )
+        if completed and (sources or unsupported):
             knowledge_answer_record(
                 turn, verdict=verdict, unsupported=unsupported, text=completion.text
             )
-        elif unsupported:  # knowledge-only mode with sources cut by the budget: none given
-            knowledge_answer_record(turn, verdict=verdict, unsupported=True, text=completion.text)
+    if completed:
+        moderation_flags_record(message=turn.reply, source=OUTPUT, verdict=stream.guard.verdict)
+        response_cache_store(probe=turn.cache_probe, completion=completion)
+        if unsupported and knowledge.settings.replace_unsupported:
+            knowledge_offer_person(turn, reason="knowledge_unsupported")
     turn.end(completed, outcome="completed", last_delta=last_delta)
 
 
@@ -370,7 +373,6 @@ def knowledge_answer_record(turn: Turn, *, verdict, unsupported: bool, text: str
         )
         metrics.record_kb_answer(result="unsupported")
         if replaced:
-            knowledge_offer_person(turn, reason="knowledge_unsupported")
             return
     if verdict.cited:
         reply_citations_record(
