@@ -34,6 +34,7 @@ from chatbot.knowledge.answering import (
     fallback_text,
     knowledge_for_turn,
     reply_citations_record,
+    turn_knowledge_record,
     unsupported_answer_record,
 )
 from chatbot.llm import ChatRequest, LLMError
@@ -166,9 +167,7 @@ def admit(turn: Turn) -> None:
 def build_context(turn: Turn) -> None:
     question = turn.reply.reply_to
     turn.knowledge = knowledge_for_turn(
-        question=question.content,
-        widget_key_id=turn.reply.conversation.widget_key_id,
-        message=question,
+        question=question.content, widget_key_id=turn.reply.conversation.widget_key_id
     )
     turn.request = context_build(
         reply=turn.reply,
@@ -185,15 +184,18 @@ def answer_without_sources(turn: Turn) -> None:
     if not turn.knowledge.only_from_kb or turn.request.sources:
         return
     text = fallback_text(knowledge=turn.knowledge, question=turn.reply.reply_to.content)
-    completed = lifecycle.reply_complete(
-        claimed=turn.claimed,
-        content=text,
-        model="",
-        prompt_tokens=0,
-        completion_tokens=0,
-        latency_ms=turn.elapsed_ms(),
-        route_reason="knowledge-only mode: no source found",
-    )
+    with transaction.atomic():
+        completed = lifecycle.reply_complete(
+            claimed=turn.claimed,
+            content=text,
+            model="",
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_ms=turn.elapsed_ms(),
+            route_reason="knowledge-only mode: no source found",
+        )
+        if completed:
+            turn_knowledge_record(knowledge=turn.knowledge, given=(), question=turn.reply.reply_to)
     if completed:
         metrics.record_kb_answer(result="dont_know")
         knowledge_offer_person(turn, reason="knowledge_gap")
@@ -347,6 +349,8 @@ def generate(turn: Turn) -> None:
             latency_ms=turn.elapsed_ms(),
             route_reason=routed.route_reason,
         )
+        if completed and knowledge:
+            turn_knowledge_record(knowledge=knowledge, given=sources, question=turn.reply.reply_to)
         if completed and (sources or unsupported):
             knowledge_answer_record(
                 turn, verdict=verdict, unsupported=unsupported, text=completion.text
