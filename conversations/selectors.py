@@ -1,6 +1,6 @@
 """Reads, always scoped to the requesting customer."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, prefetch_related_objects
 
 from accounts.models import User
 
@@ -17,16 +17,22 @@ def message_list(
     *, conversation: Conversation, after: Message | None = None, limit: int = 100
 ) -> list[Message]:
     """Messages in order; with `after`, only those that come later (for polling)."""
-    queryset = (
-        Message.objects.filter(conversation=conversation)
-        .order_by("created_at", "id")
-        .prefetch_related("citations")  # the replies' knowledge-base sources, one query
-    )
+    queryset = Message.objects.filter(conversation=conversation).order_by("created_at", "id")
     if after is not None:
         queryset = queryset.filter(
             Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, id__gt=after.id)
         )
-    return list(queryset[:limit])
+    messages = list(queryset[:limit])
+    # The completed replies' knowledge-base sources: one query, none when there is no reply.
+    prefetch_related_objects(
+        [
+            m
+            for m in messages
+            if m.role == Message.Role.ASSISTANT and m.status == Message.Status.COMPLETED
+        ],
+        "citations",
+    )
+    return messages
 
 
 def message_get(*, conversation: Conversation, message_id) -> Message | None:
