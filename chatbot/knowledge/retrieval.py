@@ -146,7 +146,7 @@ def _postgres_sql(terms: _Terms, widget_key_id, limit: int) -> tuple[str, list]:
         params_rank.append(" or ".join(terms.chinese))
     scope, params_scope = scope_sql(widget_key_id)
     sql = (
-        "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608 - fragments are constants
+        "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608  # nosec B608
         f" {' + '.join(ranks)} AS score"
         " FROM knowledge_chunk c JOIN knowledge_article a ON a.id = c.article_id"
         f" WHERE ({' OR '.join(matches)}) AND {scope}"
@@ -173,7 +173,7 @@ def _sqlite_sql(terms: _Terms, widget_key_id, limit: int) -> tuple[str, list] | 
     scope, params_scope = scope_sql(widget_key_id)
     weights = ", ".join(str(w) for w in BM25_WEIGHTS)
     sql = (
-        "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608 - fragments are constants
+        "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608  # nosec B608
         f" -bm25({FTS_TABLE}, {weights}) AS score"
         f" FROM {FTS_TABLE} f JOIN knowledge_chunk c ON c.id = f.rowid"
         " JOIN knowledge_article a ON a.id = c.article_id"
