@@ -1,6 +1,6 @@
 """The turn pipeline: a reply generated as named steps over one `Turn`.
 
-    claim → admit → context → cache → generate → finish
+    claim → admit → context (+ knowledge) → knowledge-only refusal → cache → generate → finish
 
 `reply_generate` claims the reply (chatbot.replies.lifecycle), then runs `STEPS` in order.
 Each step reads and extends the `Turn`. A step that settles the reply (a refusal, a merge,
@@ -24,10 +24,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 
 from accounts.selectors import ResolvedPreference, model_preference_resolve
 from chatbot.cost import budgets, debounce
 from chatbot.cost.response_cache import Probe, response_cache_probe, response_cache_store
+from chatbot.knowledge.answering import (
+    TurnKnowledge,
+    answer_verdict,
+    fallback_text,
+    knowledge_for_turn,
+    reply_citations_record,
+    turn_knowledge_record,
+    unsupported_answer_record,
+)
 from chatbot.llm import ChatRequest, LLMError
 from chatbot.moderation import OUTPUT, OutputBlocked, OutputGuard
 from chatbot.moderation.services import message_moderate, moderation_flags_record
@@ -72,6 +82,8 @@ class Turn:
     last_beat: float = field(default_factory=time.monotonic)  # the claim set a fresh lease
     preference: ResolvedPreference | None = None
     request: ChatRequest | None = None
+    knowledge: TurnKnowledge | None = None
+    offer_reason: str | None = None  # set by a step that wants a person offered (finish)
     cache_probe: Probe | None = None
     ending: Ending | None = None
 
@@ -163,9 +175,41 @@ def admit(turn: Turn) -> None:
 
 
 def build_context(turn: Turn) -> None:
-    turn.request = context_build(
-        reply=turn.reply, preference=turn.preference, model=turn.preference.model
+    question = turn.reply.reply_to
+    turn.knowledge = knowledge_for_turn(
+        question=question.content, widget_key_id=turn.reply.conversation.widget_key_id
     )
+    turn.request = context_build(
+        reply=turn.reply,
+        preference=turn.preference,
+        model=turn.preference.model,
+        sources=turn.knowledge.sources(),
+        only_from_sources=turn.knowledge.only_from_kb,
+    )
+
+
+def answer_without_sources(turn: Turn) -> None:
+    """Knowledge-only mode and nothing good enough retrieved: say so, offer a person, and
+    call no model (docs/knowledge-base.md)."""
+    if not turn.knowledge.only_from_kb or turn.request.sources:
+        return
+    text = fallback_text(knowledge=turn.knowledge, question=turn.reply.reply_to.content)
+    with transaction.atomic():
+        completed = lifecycle.reply_complete(
+            claimed=turn.claimed,
+            content=text,
+            model="",
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_ms=turn.elapsed_ms(),
+            route_reason="knowledge-only mode: no source found",
+        )
+        if completed:
+            turn_knowledge_record(knowledge=turn.knowledge, given=(), question=turn.reply.reply_to)
+    if completed:
+        metrics.record_kb_answer(result="dont_know")
+        turn.offer_reason = "knowledge_gap"  # a person is offered under the reply (finish)
+    turn.end(completed, outcome="completed", last_delta=text)
 
 
 def answer_from_cache(turn: Turn) -> None:
@@ -195,9 +239,12 @@ class ReplyStream:
     keeping the lease alive. Publishing is best effort: when the event bus fails, the
     reply goes on and clients get the final message (now or on reconnect)."""
 
-    def __init__(self, turn: Turn, guard: OutputGuard):
+    def __init__(self, turn: Turn, guard: OutputGuard, *, hold: bool = False):
         self.turn = turn
         self.guard = guard
+        # Hold every delta until the answer is judged (knowledge-only mode replaces an
+        # unsupported answer: it must never have been shown).
+        self.hold = hold
         self.unsent: list[str] = []  # shown text not yet published
         self.last_publish = 0.0
         self.bus_failed = False
@@ -205,7 +252,7 @@ class ReplyStream:
     def on_delta(self, text: str) -> None:
         if text := self.guard.feed(text):  # may hold back a tail, or raise OutputBlocked
             self.unsent.append(text)
-            if time.monotonic() - self.last_publish >= DELTA_COALESCE_SECONDS:
+            if not self.hold and time.monotonic() - self.last_publish >= DELTA_COALESCE_SECONDS:
                 self.flush()
         self.turn.heartbeat()
 
@@ -240,7 +287,11 @@ class ReplyStream:
 
 def generate(turn: Turn) -> None:
     """Route the request (retries, fallbacks, breaker), stream it, guard the output."""
-    stream = ReplyStream(turn, OutputGuard.for_request(turn.request))
+    knowledge = turn.knowledge
+    replace_unsupported = bool(
+        knowledge and knowledge.only_from_kb and knowledge.settings.replace_unsupported
+    )
+    stream = ReplyStream(turn, OutputGuard.for_request(turn.request), hold=replace_unsupported)
     try:
         routed = route_stream(
             hops=route_plan(customer=turn.reply.conversation.customer, preference=turn.preference),
@@ -273,19 +324,62 @@ def generate(turn: Turn) -> None:
         turn.end(failed, outcome="failed", error_code=error.code)
         return
     completion = routed.completion
-    completed = lifecycle.reply_complete(
-        claimed=turn.claimed,
-        content=completion.text,
-        model=completion.model,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        latency_ms=turn.elapsed_ms(),
-        route_reason=routed.route_reason,
-    )
+    content, last_delta = completion.text, stream.remainder(tail)
+    sources = turn.request.sources
+    verdict = answer_verdict(text=completion.text, source_count=len(sources))
+    unsupported = bool(knowledge and knowledge.only_from_kb and not verdict.supported)
+    if unsupported and replace_unsupported:
+        content = last_delta = fallback_text(
+            knowledge=knowledge, question=turn.reply.reply_to.content
+        )
+    # One transaction: whoever sees the reply completed sees its citations too.
+    with transaction.atomic():
+        completed = lifecycle.reply_complete(
+            claimed=turn.claimed,
+            content=content,
+            model=completion.model,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            latency_ms=turn.elapsed_ms(),
+            route_reason=routed.route_reason,
+        )
+        if completed and knowledge:
+            turn_knowledge_record(knowledge=knowledge, given=sources, question=turn.reply.reply_to)
+        if completed and (sources or unsupported):
+            knowledge_answer_record(
+                turn, verdict=verdict, unsupported=unsupported, text=completion.text
+            )
     if completed:
         moderation_flags_record(message=turn.reply, source=OUTPUT, verdict=stream.guard.verdict)
         response_cache_store(probe=turn.cache_probe, completion=completion)
-    turn.end(completed, outcome="completed", last_delta=stream.remainder(tail))
+        if unsupported and knowledge.settings.replace_unsupported:
+            turn.offer_reason = "knowledge_unsupported"
+    turn.end(completed, outcome="completed", last_delta=last_delta)
+
+
+def knowledge_answer_record(turn: Turn, *, verdict, unsupported: bool, text: str) -> None:
+    """Citations on the reply, or the flag of an unsupported answer; counted."""
+    knowledge = turn.knowledge
+    if unsupported:
+        replaced = knowledge.settings.replace_unsupported
+        unsupported_answer_record(
+            reply=turn.reply,
+            verdict=verdict,
+            original=text,
+            replaced=replaced,
+            question=turn.reply.reply_to.content,
+        )
+        metrics.record_kb_answer(result="unsupported")
+        if replaced:
+            return
+    if verdict.cited:
+        reply_citations_record(
+            reply=turn.reply, knowledge=knowledge, given=turn.request.sources, text=text
+        )
+        if not unsupported:
+            metrics.record_kb_answer(result="cited")
+    elif not unsupported:
+        metrics.record_kb_answer(result="uncited")
 
 
 # ------------------------------------------------------------------------------ finish
@@ -315,6 +409,8 @@ def finish(turn: Turn) -> Message | None:
 
 def _policy_reason(turn: Turn) -> str | None:
     """Why the customer should be offered a person after this ending, if they should."""
+    if turn.offer_reason:  # e.g. the knowledge base had no answer (knowledge-only mode)
+        return turn.offer_reason
     ending = turn.ending
     if ending.outcome in ("refused", "replaced"):
         return "policy_moderation"
@@ -341,8 +437,9 @@ def _policy_reason(turn: Turn) -> str | None:
 
 
 def offer_person(turn: Turn) -> None:
-    """The bot could not help (failures in a row, a moderation block, a spent budget):
-    offer a person under this reply rather than leave the customer with an apology."""
+    """The bot could not help (failures in a row, a moderation block, a spent budget, no
+    answer in the knowledge base): offer a person under this reply rather than leave the
+    customer with an apology."""
     if not settings.HANDOFF_ENABLED or (reason := _policy_reason(turn)) is None:
         return
     try:
@@ -372,7 +469,13 @@ def _status_publish(turn: Turn, **status) -> None:
         logger.exception("reply %s: could not publish its status", turn.reply.id)
 
 
-STEPS: tuple[Callable[[Turn], None], ...] = (admit, build_context, answer_from_cache, generate)
+STEPS: tuple[Callable[[Turn], None], ...] = (
+    admit,
+    build_context,
+    answer_without_sources,
+    answer_from_cache,
+    generate,
+)
 
 
 def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
