@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
-from . import embeddings
+from . import embeddings, ranking
 from .index import FTS_TABLE
 from .scope import Hit, scope_sql
 from .segment import has_chinese, segment
@@ -36,6 +36,9 @@ RANK_NORMALIZATION = 1
 BM25_WEIGHTS = (10.0, 4.0, 1.0, 10.0, 1.0)
 # Reciprocal-rank fusion constant (the usual 60).
 RRF_K = 60
+# Postgres: candidates re-scored by BM25F (chatbot.knowledge.ranking), per requested hit.
+RERANK_FACTOR = 8
+RERANK_MIN = 40
 # Full-text candidates considered for fusion, per requested hit.
 FUSION_CANDIDATES = 4
 
@@ -123,36 +126,94 @@ def query_terms(query: str) -> _Terms:
 
 
 def _postgres_sql(terms: _Terms, widget_key_id, limit: int) -> tuple[str, list]:
+    """Candidates: chunks whose vectors match any question word (one GIN probe per vector),
+    ordered by the cheap weighted `ts_rank`; their vectors come along for the BM25F stage."""
     matches, ranks, params_match, params_rank = [], [], [], []
+    words = " or ".join(terms.words)
+    chinese = " or ".join(terms.chinese)
     if terms.words:
-        words = " or ".join(terms.words)
-        for config in ("english", "simple"):
-            tsquery = f"websearch_to_tsquery('{config}', %s)"
-            matches.append(f"(a.search_config = '{config}' AND c.search_vector @@ {tsquery})")
-            params_match.append(words)
+        # Both configurations in one tsquery, so one GIN scan; the rank uses the article's own.
+        matches.append(
+            "c.search_vector @@ (websearch_to_tsquery('english', %s)"
+            " || websearch_to_tsquery('simple', %s))"
+        )
+        params_match += [words, words]
         ranks.append(
             f"ts_rank('{RANK_WEIGHTS}', c.search_vector, websearch_to_tsquery("
             f"a.search_config::regconfig, %s), {RANK_NORMALIZATION})"
         )
         params_rank.append(words)
     if terms.chinese:
-        tsquery = "websearch_to_tsquery('simple', %s)"
-        matches.append(f"c.search_vector_zh @@ {tsquery}")
-        params_match.append(" or ".join(terms.chinese))
+        matches.append("c.search_vector_zh @@ websearch_to_tsquery('simple', %s)")
+        params_match.append(chinese)
         ranks.append(
-            f"coalesce(ts_rank('{RANK_WEIGHTS}', c.search_vector_zh, {tsquery},"
-            f" {RANK_NORMALIZATION}), 0)"
+            f"coalesce(ts_rank('{RANK_WEIGHTS}', c.search_vector_zh,"
+            f" websearch_to_tsquery('simple', %s), {RANK_NORMALIZATION}), 0)"
         )
-        params_rank.append(" or ".join(terms.chinese))
+        params_rank.append(chinese)
     scope, params_scope = scope_sql(widget_key_id)
     sql = (
         "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608 - fragments are constants
-        f" {' + '.join(ranks)} AS score"
+        f" {' + '.join(ranks)} AS score, a.search_config,"
+        " c.search_vector::text, c.search_vector_zh::text"
         " FROM knowledge_chunk c JOIN knowledge_article a ON a.id = c.article_id"
         f" WHERE ({' OR '.join(matches)}) AND {scope}"
         " ORDER BY score DESC, c.id LIMIT %s"
     )
     return sql, [*params_rank, *params_match, *params_scope, limit]
+
+
+def _query_lexemes(terms: _Terms) -> dict[str, list[str]]:
+    """The question's lexemes as each configuration stores them (stemmed, stop words out)."""
+    if not terms.words:
+        return {"english": [], "simple": []}
+    words = " ".join(terms.words)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT array(SELECT lexeme FROM unnest(to_tsvector('english', %s))),"
+            " array(SELECT lexeme FROM unnest(to_tsvector('simple', %s)))",
+            [words, words],
+        )
+        english, simple = cursor.fetchone()
+    return {"english": list(english), "simple": list(simple)}
+
+
+def _postgres_search(terms: _Terms, widget_key_id, limit: int) -> list[Hit]:
+    sql, params = _postgres_sql(terms, widget_key_id, max(limit * RERANK_FACTOR, RERANK_MIN))
+    lexemes = _query_lexemes(terms)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return []
+    stats = ranking.corpus_stats()
+    scored = []
+    for row in rows:
+        config, vector, vector_zh = row[7], row[8], row[9]
+        score = ranking.bm25f(
+            lexemes.get(config, lexemes["simple"]),
+            ranking.tsvector_fields(vector),
+            stats["search_vector"],
+        )
+        if terms.chinese and vector_zh:
+            score += ranking.bm25f(
+                terms.chinese, ranking.tsvector_fields(vector_zh), stats["search_vector_zh"]
+            )
+        scored.append((score, row))
+    scored.sort(key=lambda pair: (-pair[0], pair[1][0]))
+    return [_hit(row, score) for score, row in scored[:limit]]
+
+
+def _hit(row, score: float) -> Hit:
+    return Hit(
+        chunk_id=row[0],
+        article_id=row[1],
+        title=row[2],
+        url=row[3],
+        heading_path=row[4] if isinstance(row[4], list) else json.loads(row[4] or "[]"),
+        text=row[5],
+        score=float(score),
+    )
 
 
 def _fts5_phrase(word: str) -> str:
@@ -188,34 +249,22 @@ def full_text_search(*, query: str, widget_key_id, limit: int) -> list[Hit]:
     if not terms or limit <= 0:
         return []
     if connection.vendor == "postgresql":
-        sql, params = _postgres_sql(terms, widget_key_id, limit)
-    else:
-        built = _sqlite_sql(terms, widget_key_id, limit)
-        if built is None:
-            return []
-        sql, params = built
+        return _postgres_search(terms, widget_key_id, limit)
+    built = _sqlite_sql(terms, widget_key_id, limit)
+    if built is None:
+        return []
+    sql, params = built
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return [
-        Hit(
-            chunk_id=row[0],
-            article_id=row[1],
-            title=row[2],
-            url=row[3],
-            heading_path=row[4] if isinstance(row[4], list) else json.loads(row[4] or "[]"),
-            text=row[5],
-            score=float(row[6]),
-        )
-        for row in rows
-    ]
+    return [_hit(row, row[6]) for row in rows]
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], *, k: int = RRF_K) -> dict[int, float]:
     """Chunk id → fused score: the sum over rankings of 1 / (k + rank)."""
     fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, chunk_id in enumerate(ranking, start=1):
+    for ordered in rankings:
+        for rank, chunk_id in enumerate(ordered, start=1):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (k + rank)
     return fused
 
