@@ -17,7 +17,11 @@ def message_list(
     *, conversation: Conversation, after: Message | None = None, limit: int = 100
 ) -> list[Message]:
     """Messages in order; with `after`, only those that come later (for polling)."""
-    queryset = Message.objects.filter(conversation=conversation).order_by("created_at", "id")
+    queryset = (
+        Message.objects.filter(conversation=conversation)
+        .order_by("created_at", "id")
+        .prefetch_related("citations")  # the replies' knowledge-base sources, one query
+    )
     if after is not None:
         queryset = queryset.filter(
             Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, id__gt=after.id)

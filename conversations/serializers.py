@@ -1,4 +1,5 @@
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from chatbot.platform.fields import StrictCharField
@@ -15,7 +16,17 @@ class ConversationSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "status", "created_at", "updated_at", "last_message_at"]
 
 
+class CitationSerializer(serializers.Serializer):
+    """A knowledge-base source a reply cited as [number] (chatbot.knowledge.Citation)."""
+
+    number = serializers.IntegerField()
+    title = serializers.CharField()
+    url = serializers.CharField(allow_blank=True)  # empty: the article has no public page
+
+
 class MessageSerializer(serializers.ModelSerializer):
+    citations = serializers.SerializerMethodField()
+
     class Meta:
         model = Message
         fields = [
@@ -38,8 +49,20 @@ class MessageSerializer(serializers.ModelSerializer):
             "token_count",
             "cached",
             "merged_into",
+            # Knowledge base (docs/knowledge-base.md): the sources a completed reply cited.
+            "citations",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(CitationSerializer(many=True))
+    def get_citations(self, message: Message) -> list[dict]:
+        # Only a completed reply can have cited anything: no query for the others.
+        if message.role != Message.Role.ASSISTANT or message.status != Message.Status.COMPLETED:
+            return []
+        return [
+            {"number": c.number, "title": c.title, "url": c.url}
+            for c in message.citations.all()  # prefetched by the message list
+        ]
 
 
 class MessagePageSerializer(serializers.Serializer):

@@ -8,13 +8,14 @@ responder).
 from django.conf import settings
 
 from .offline import OFFLINE_MODEL, OfflineResponder
-from .types import ChatMessage, ChatRequest, Completion, LLMError, LLMProvider
+from .types import ChatMessage, ChatRequest, Completion, KnowledgeSource, LLMError, LLMProvider
 
 __all__ = [
     "OFFLINE_MODEL",
     "ChatMessage",
     "ChatRequest",
     "Completion",
+    "KnowledgeSource",
     "LLMError",
     "LLMProvider",
     "OfflineResponder",

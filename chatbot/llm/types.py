@@ -10,6 +10,21 @@ from typing import Protocol
 class ChatMessage:
     role: str  # "system" | "user" | "assistant"
     content: str
+    # Reference material (knowledge-base sources), not instructions: the reply may quote it,
+    # so the output guard does not treat it as a system prompt that must not leak.
+    reference: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeSource:
+    """A knowledge-base source given to the model as `[number]` (chatbot.knowledge)."""
+
+    number: int
+    title: str
+    text: str
+    heading: str = ""
+    url: str = ""
+    chunk_id: int | None = None  # which chunk it is (for the reply's citations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +35,9 @@ class ChatRequest:
     max_tokens: int | None = None
     # An opaque, non-personal end-user id (providers use it for abuse monitoring).
     user: str | None = None
+    # The knowledge-base sources already written into `messages`, as data: the offline
+    # responder answers from them (it cannot search), and they are what a reply may cite.
+    sources: tuple[KnowledgeSource, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,7 +165,8 @@ helpfulness_votes = Counter(
 )
 kb_answers = Counter(
     f"{PREFIX}_kb_answers",
-    "Knowledge-base answers: cited or dont_know. (Slot: knowledge base.)",
+    "Knowledge-base answers: cited, uncited, dont_know (no source, no model call) or "
+    "unsupported (knowledge-only mode, cited no given source).",
     ["result"],
 )
 tool_calls = Counter(
@@ -243,6 +244,10 @@ def record_reply_end(*, outcome: str, error_code: str = "", seconds: float | Non
         reply_failures.labels(bounded(error_code)).inc()
     if seconds is not None:
         reply_duration.labels(bounded(outcome)).observe(seconds)
+
+
+def record_kb_answer(*, result: str) -> None:
+    kb_answers.labels(bounded(result)).inc()
 
 
 def record_moderation_flag(*, source: str, category: str, action: str) -> None:

@@ -40,6 +40,7 @@ export const STRINGS = {
     systemSaid: 'System message:',
     staff: 'Support agent',
     image: 'Image',
+    sources: 'Sources',
     poweredBy: 'Powered by Chatdesk',
   },
   'zh-Hans': {
@@ -75,6 +76,7 @@ export const STRINGS = {
     systemSaid: '系统消息：',
     staff: '人工客服',
     image: '图片',
+    sources: '来源',
     poweredBy: '由 Chatdesk 提供支持',
   },
 };
