@@ -9,7 +9,8 @@ title is the FAQ's question (docs/knowledge-base.md, "Evaluation").
 So the database picks candidates (GIN match, cheap `ts_rank` order) and this module re-scores
 them. Everything needed is in the candidates' tsvectors: each lexeme's positions carry the
 field as a weight letter (A title, B headings and tags, C text: chatbot.knowledge.index), so
-field term frequencies and field lengths are read from `search_vector::text`. Term rarity
+the candidate query returns, per chunk, the question's lexemes with their weight letters
+(`unnest`) and each field's length (`ts_filter`): no whole vector leaves the database. Term rarity
 (document frequency over all chunks) and the average field lengths come from one aggregate
 query, cached in the process (`corpus_stats`) and refreshed after STATS_TTL_SECONDS or when
 this process wrote to the index. Pure functions below; only `corpus_stats` touches the database.
@@ -67,11 +68,27 @@ class VectorStats:
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def bm25f(query: list[str], fields: dict[str, Counter], stats: VectorStats) -> float:
-    """BM25F of one chunk's vector for the query's lexemes (each counted once)."""
+def matched_fields(entries: list) -> dict[str, Counter]:
+    """Field term frequencies from `unnest(tsvector)` rows `[lexeme, [weight letters]]`."""
+    fields: dict[str, Counter] = {}
+    for lexeme, weights in entries or ():
+        for letter in weights or ("D",):
+            fields.setdefault(letter, Counter())[lexeme] += 1
+    return fields
+
+
+def bm25f(
+    query: list[str],
+    fields: dict[str, Counter],
+    stats: VectorStats,
+    lengths: dict[str, float] | None = None,
+) -> float:
+    """BM25F of one chunk's vector for the query's lexemes (each counted once). `lengths`:
+    the chunk's field lengths (default: what `fields` holds, when it is the whole vector)."""
     if not fields:
         return 0.0
-    lengths = {letter: sum(counts.values()) for letter, counts in fields.items()}
+    if lengths is None:
+        lengths = {letter: sum(counts.values()) for letter, counts in fields.items()}
     score = 0.0
     for lexeme in dict.fromkeys(query):
         weighted_tf = 0.0
@@ -80,13 +97,19 @@ def bm25f(query: list[str], fields: dict[str, Counter], stats: VectorStats) -> f
             if not tf:
                 continue
             b = FIELD_B.get(letter, 0.75)
-            average = stats.average_length.get(letter) or lengths[letter]
-            norm = 1 - b + b * lengths[letter] / average
+            length = lengths.get(letter) or 1
+            average = stats.average_length.get(letter) or length
+            norm = 1 - b + b * length / average
             weighted_tf += FIELD_WEIGHTS.get(letter, 0.5) * tf / norm
         if weighted_tf:
             score += stats.idf(lexeme) * weighted_tf * (K1 + 1) / (K1 + weighted_tf)
     return score
 
+
+# A field's length: its distinct lexemes (the positions' count is not one SQL call away).
+FIELD_LENGTHS_SQL = ", ".join(
+    f"{{aggregate}}(length(ts_filter({{vector}}, '{{{{{letter}}}}}')))" for letter in "abc"
+)
 
 _stats: dict[str, VectorStats] = {}
 _stats_read_at = 0.0
@@ -110,11 +133,10 @@ def _read_stats(column: str) -> VectorStats:
         )
         frequency = dict(cursor.fetchall())
         cursor.execute(
-            f"SELECT w, count(*) FROM knowledge_chunk c, unnest(c.{column}) u,"  # noqa: S608 - constant
-            " unnest(u.weights) w GROUP BY w"
+            f"SELECT {FIELD_LENGTHS_SQL.format(vector=column, aggregate='avg')}"  # noqa: S608 - constant
+            f" FROM knowledge_chunk WHERE {column} IS NOT NULL"
         )
-        totals = dict(cursor.fetchall())
-    averages = {letter: total / documents for letter, total in totals.items() if documents}
+        averages = dict(zip("ABC", (float(v or 0) for v in cursor.fetchone()), strict=True))
     return VectorStats(documents, frequency, averages)
 
 

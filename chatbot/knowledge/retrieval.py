@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from . import embeddings, ranking
 from .index import FTS_TABLE
@@ -39,6 +39,11 @@ RRF_K = 60
 # Postgres: candidates re-scored by BM25F (chatbot.knowledge.ranking), per requested hit.
 RERANK_FACTOR = 8
 RERANK_MIN = 40
+# Lexemes in more than this share of chunks are not matched on (only scored), so a common
+# word cannot make every chunk a candidate; the rarest MIN_MATCH_LEXEMES are always matched.
+MAX_MATCH_SHARE = 0.1
+MIN_MATCH_LEXEMES = 2
+MATCH_ALL_BELOW = 200  # chunks: below this a word is never too common to match on
 # Full-text candidates considered for fusion, per requested hit.
 FUSION_CANDIDATES = 4
 
@@ -125,42 +130,58 @@ def query_terms(query: str) -> _Terms:
     return _Terms(list(dict.fromkeys(words)), list(dict.fromkeys(chinese)))
 
 
-def _postgres_sql(terms: _Terms, widget_key_id, limit: int) -> tuple[str, list]:
-    """Candidates: chunks whose vectors match any question word (one GIN probe per vector),
-    ordered by the cheap weighted `ts_rank`; their vectors come along for the BM25F stage."""
-    matches, ranks, params_match, params_rank = [], [], [], []
-    words = " or ".join(terms.words)
-    chinese = " or ".join(terms.chinese)
-    if terms.words:
-        # Both configurations in one tsquery, so one GIN scan; the rank uses the article's own.
-        matches.append(
-            "c.search_vector @@ (websearch_to_tsquery('english', %s)"
-            " || websearch_to_tsquery('simple', %s))"
-        )
-        params_match += [words, words]
+def _tsquery(lexemes: list[str]) -> str:
+    """An OR tsquery of lexemes as they are stored (quoted: no parsing, no stemming again)."""
+    quoted = ("'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes)
+    return " | ".join(quoted)
+
+
+def _terms_sql(vector: str) -> str:
+    """The query's lexemes in `vector` with their weight letters, and its field lengths."""
+    entries = (
+        "(SELECT json_agg(json_build_array(u.lexeme, u.weights))"  # noqa: S608 - constant vector names
+        f" FROM unnest(c.{vector}) u WHERE u.lexeme = ANY(%s::text[]))"
+    )
+    lengths = ranking.FIELD_LENGTHS_SQL.format(vector=f"c.{vector}", aggregate="")
+    return f"{entries}, {lengths}"
+
+
+def _postgres_sql(
+    match: list[str],
+    match_zh: list[str],
+    query: list[str],
+    query_zh: list[str],
+    widget_key_id,
+    limit: int,
+) -> tuple[str, list]:
+    """Candidates: chunks holding any of the question's discriminating lexemes (one GIN probe
+    per vector), in the cheap weighted `ts_rank` order; their vectors come along for BM25F."""
+    conditions, ranks, params_match, params_rank = [], [], [], []
+    if match:
+        conditions.append("c.search_vector @@ %s::tsquery")
+        params_match.append(_tsquery(match))
         ranks.append(
-            f"ts_rank('{RANK_WEIGHTS}', c.search_vector, websearch_to_tsquery("
-            f"a.search_config::regconfig, %s), {RANK_NORMALIZATION})"
+            f"ts_rank('{RANK_WEIGHTS}', c.search_vector, %s::tsquery, {RANK_NORMALIZATION})"
         )
-        params_rank.append(words)
-    if terms.chinese:
-        matches.append("c.search_vector_zh @@ websearch_to_tsquery('simple', %s)")
-        params_match.append(chinese)
+        params_rank.append(_tsquery(match))
+    if match_zh:
+        conditions.append("c.search_vector_zh @@ %s::tsquery")
+        params_match.append(_tsquery(match_zh))
         ranks.append(
-            f"coalesce(ts_rank('{RANK_WEIGHTS}', c.search_vector_zh,"
-            f" websearch_to_tsquery('simple', %s), {RANK_NORMALIZATION}), 0)"
+            f"coalesce(ts_rank('{RANK_WEIGHTS}', c.search_vector_zh, %s::tsquery,"
+            f" {RANK_NORMALIZATION}), 0)"
         )
-        params_rank.append(chinese)
+        params_rank.append(_tsquery(match_zh))
     scope, params_scope = scope_sql(widget_key_id)
     sql = (
         "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608 - fragments are constants
         f" {' + '.join(ranks)} AS score, a.search_config,"
-        " c.search_vector::text, c.search_vector_zh::text"
+        f" {_terms_sql('search_vector')}, {_terms_sql('search_vector_zh')}"
         " FROM knowledge_chunk c JOIN knowledge_article a ON a.id = c.article_id"
-        f" WHERE ({' OR '.join(matches)}) AND {scope}"
+        f" WHERE ({' OR '.join(conditions)}) AND {scope}"
         " ORDER BY score DESC, c.id LIMIT %s"
     )
-    return sql, [*params_rank, *params_match, *params_scope, limit]
+    return sql, [*params_rank, query, query_zh, *params_match, *params_scope, limit]
 
 
 def _query_lexemes(terms: _Terms) -> dict[str, list[str]]:
@@ -178,26 +199,64 @@ def _query_lexemes(terms: _Terms) -> dict[str, list[str]]:
     return {"english": list(english), "simple": list(simple)}
 
 
+def _discriminating(lexemes: list[str], stats: ranking.VectorStats) -> list[str]:
+    """The lexemes worth matching on. A word in most chunks ("order" in a shop's FAQ) would
+    make every chunk a candidate and adds little to the score anyway: it is only scored.
+    Words no chunk has are dropped. The rarest MIN_MATCH_LEXEMES are always kept, so a
+    question of common words still finds something; small knowledge bases match on all."""
+    lexemes = list(dict.fromkeys(lexemes))
+    if not stats.documents:
+        return lexemes  # statistics not read yet (an empty knowledge base, or just written)
+    frequency = stats.document_frequency
+    known = [x for x in lexemes if frequency.get(x, 0)]
+    ceiling = max(MAX_MATCH_SHARE * stats.documents, MATCH_ALL_BELOW)
+    rare = [x for x in known if frequency[x] <= ceiling]
+    if len(rare) >= MIN_MATCH_LEXEMES:
+        return rare
+    return sorted(known, key=frequency.__getitem__)[:MIN_MATCH_LEXEMES]
+
+
 def _postgres_search(terms: _Terms, widget_key_id, limit: int) -> list[Hit]:
-    sql, params = _postgres_sql(terms, widget_key_id, max(limit * RERANK_FACTOR, RERANK_MIN))
     lexemes = _query_lexemes(terms)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    if not rows:
-        return []
     stats = ranking.corpus_stats()
+    match = _discriminating(lexemes["english"] + lexemes["simple"], stats["search_vector"])
+    match_zh = _discriminating(terms.chinese, stats["search_vector_zh"])
+    if not match and not match_zh:
+        return []
+    sql, params = _postgres_sql(
+        match,
+        match_zh,
+        list(dict.fromkeys(lexemes["english"] + lexemes["simple"])),
+        terms.chinese,
+        widget_key_id,
+        max(limit * RERANK_FACTOR, RERANK_MIN),
+    )
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            cursor.execute(sql, params)
+        else:
+            # A question's rare words match a few hundred of many thousand chunks, but the
+            # planner, blind to the TOASTed vectors a scan must read, may prefer a
+            # sequential scan (100 ms at 10,000 chunks instead of a few): the GIN index it is.
+            with transaction.atomic():
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute(sql, params)
+        rows = cursor.fetchall()
     scored = []
     for row in rows:
-        config, vector, vector_zh = row[7], row[8], row[9]
+        config = row[7]
         score = ranking.bm25f(
             lexemes.get(config, lexemes["simple"]),
-            ranking.tsvector_fields(vector),
+            ranking.matched_fields(row[8]),
             stats["search_vector"],
+            dict(zip("ABC", row[9:12], strict=True)),
         )
-        if terms.chinese and vector_zh:
+        if terms.chinese and row[12]:
             score += ranking.bm25f(
-                terms.chinese, ranking.tsvector_fields(vector_zh), stats["search_vector_zh"]
+                terms.chinese,
+                ranking.matched_fields(row[12]),
+                stats["search_vector_zh"],
+                dict(zip("ABC", row[13:16], strict=True)),
             )
         scored.append((score, row))
     scored.sort(key=lambda pair: (-pair[0], pair[1][0]))
