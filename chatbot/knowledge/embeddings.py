@@ -87,8 +87,9 @@ def _normalised(vector):
 
 def _scoped_ids(widget_key_id) -> list[int]:
     scope, params = scope_sql(widget_key_id)
+    # Constant SQL fragments; every value is a bound parameter (docs/security.md).
     sql = (
-        "SELECT c.id FROM knowledge_chunk c JOIN knowledge_article a ON a.id = c.article_id"  # noqa: S608 - constant fragments
+        "SELECT c.id FROM knowledge_chunk c JOIN knowledge_article a ON a.id = c.article_id"  # noqa: S608  # nosec B608
         f" WHERE c.embedding_model = %s AND {scope}"
     )
     with connection.cursor() as cursor:

@@ -82,6 +82,6 @@ def chunks_unindex(*, chunk_ids: list[int]) -> None:
     with connection.cursor() as cursor:
         placeholders = ", ".join(["%s"] * len(chunk_ids))
         cursor.execute(
-            f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({placeholders})",  # noqa: S608 - placeholders
+            f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({placeholders})",  # noqa: S608  # nosec B608
             chunk_ids,
         )

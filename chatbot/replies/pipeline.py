@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 
 from accounts.selectors import ResolvedPreference, model_preference_resolve
 from chatbot.cost import budgets, debounce
@@ -33,6 +34,7 @@ from chatbot.knowledge.answering import (
     fallback_text,
     knowledge_for_turn,
     reply_citations_record,
+    turn_knowledge_record,
     unsupported_answer_record,
 )
 from chatbot.llm import ChatRequest, LLMError
@@ -165,9 +167,7 @@ def admit(turn: Turn) -> None:
 def build_context(turn: Turn) -> None:
     question = turn.reply.reply_to
     turn.knowledge = knowledge_for_turn(
-        question=question.content,
-        widget_key_id=turn.reply.conversation.widget_key_id,
-        message=question,
+        question=question.content, widget_key_id=turn.reply.conversation.widget_key_id
     )
     turn.request = context_build(
         reply=turn.reply,
@@ -184,15 +184,18 @@ def answer_without_sources(turn: Turn) -> None:
     if not turn.knowledge.only_from_kb or turn.request.sources:
         return
     text = fallback_text(knowledge=turn.knowledge, question=turn.reply.reply_to.content)
-    completed = lifecycle.reply_complete(
-        claimed=turn.claimed,
-        content=text,
-        model="",
-        prompt_tokens=0,
-        completion_tokens=0,
-        latency_ms=turn.elapsed_ms(),
-        route_reason="knowledge-only mode: no source found",
-    )
+    with transaction.atomic():
+        completed = lifecycle.reply_complete(
+            claimed=turn.claimed,
+            content=text,
+            model="",
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_ms=turn.elapsed_ms(),
+            route_reason="knowledge-only mode: no source found",
+        )
+        if completed:
+            turn_knowledge_record(knowledge=turn.knowledge, given=(), question=turn.reply.reply_to)
     if completed:
         metrics.record_kb_answer(result="dont_know")
         knowledge_offer_person(turn, reason="knowledge_gap")
@@ -335,24 +338,28 @@ def generate(turn: Turn) -> None:
         content = last_delta = fallback_text(
             knowledge=knowledge, question=turn.reply.reply_to.content
         )
-    completed = lifecycle.reply_complete(
-        claimed=turn.claimed,
-        content=content,
-        model=completion.model,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        latency_ms=turn.elapsed_ms(),
-        route_reason=routed.route_reason,
-    )
-    if completed:
-        moderation_flags_record(message=turn.reply, source=OUTPUT, verdict=stream.guard.verdict)
-        response_cache_store(probe=turn.cache_probe, completion=completion)
-        if sources:
+    # One transaction: whoever sees the reply completed sees its citations too.
+    with transaction.atomic():
+        completed = lifecycle.reply_complete(
+            claimed=turn.claimed,
+            content=content,
+            model=completion.model,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            latency_ms=turn.elapsed_ms(),
+            route_reason=routed.route_reason,
+        )
+        if completed and knowledge:
+            turn_knowledge_record(knowledge=knowledge, given=sources, question=turn.reply.reply_to)
+        if completed and (sources or unsupported):
             knowledge_answer_record(
                 turn, verdict=verdict, unsupported=unsupported, text=completion.text
             )
-        elif unsupported:  # knowledge-only mode with sources cut by the budget: none given
-            knowledge_answer_record(turn, verdict=verdict, unsupported=True, text=completion.text)
+    if completed:
+        moderation_flags_record(message=turn.reply, source=OUTPUT, verdict=stream.guard.verdict)
+        response_cache_store(probe=turn.cache_probe, completion=completion)
+        if unsupported and knowledge.settings.replace_unsupported:
+            knowledge_offer_person(turn, reason="knowledge_unsupported")
     turn.end(completed, outcome="completed", last_delta=last_delta)
 
 
@@ -370,7 +377,6 @@ def knowledge_answer_record(turn: Turn, *, verdict, unsupported: bool, text: str
         )
         metrics.record_kb_answer(result="unsupported")
         if replaced:
-            knowledge_offer_person(turn, reason="knowledge_unsupported")
             return
     if verdict.cited:
         reply_citations_record(
