@@ -125,15 +125,15 @@ def stats_invalidate() -> None:
 
 def _read_stats(column: str) -> VectorStats:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count({column}) FROM knowledge_chunk")  # noqa: S608 - constant
+        cursor.execute(f"SELECT count({column}) FROM knowledge_chunk")  # noqa: S608  # nosec B608 - constant column names
         documents = cursor.fetchone()[0]
         cursor.execute(
-            f"SELECT u.lexeme, count(*) FROM knowledge_chunk c, unnest(c.{column}) u"  # noqa: S608 - constant
+            f"SELECT u.lexeme, count(*) FROM knowledge_chunk c, unnest(c.{column}) u"  # noqa: S608  # nosec B608 - constant column names
             " GROUP BY u.lexeme"
         )
         frequency = dict(cursor.fetchall())
         cursor.execute(
-            f"SELECT {FIELD_LENGTHS_SQL.format(vector=column, aggregate='avg')}"  # noqa: S608 - constant
+            f"SELECT {FIELD_LENGTHS_SQL.format(vector=column, aggregate='avg')}"  # noqa: S608  # nosec B608 - constant column names
             f" FROM knowledge_chunk WHERE {column} IS NOT NULL"
         )
         averages = dict(zip("ABC", (float(v or 0) for v in cursor.fetchone()), strict=True))

@@ -139,7 +139,7 @@ def _tsquery(lexemes: list[str]) -> str:
 def _terms_sql(vector: str) -> str:
     """The query's lexemes in `vector` with their weight letters, and its field lengths."""
     entries = (
-        "(SELECT json_agg(json_build_array(u.lexeme, u.weights))"  # noqa: S608 - constant vector names
+        "(SELECT json_agg(json_build_array(u.lexeme, u.weights))"  # noqa: S608  # nosec B608 - constant vector names
         f" FROM unnest(c.{vector}) u WHERE u.lexeme = ANY(%s::text[]))"
     )
     lengths = ranking.FIELD_LENGTHS_SQL.format(vector=f"c.{vector}", aggregate="")
@@ -174,7 +174,7 @@ def _postgres_sql(
         params_rank.append(_tsquery(match_zh))
     scope, params_scope = scope_sql(widget_key_id)
     sql = (
-        "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608 - fragments are constants
+        "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608  # nosec B608 - constant fragments
         f" {' + '.join(ranks)} AS score, a.search_config,"
         f" {_terms_sql('search_vector')}, {_terms_sql('search_vector_zh')}"
         " FROM knowledge_chunk c JOIN knowledge_article a ON a.id = c.article_id"
@@ -293,7 +293,7 @@ def _sqlite_sql(terms: _Terms, widget_key_id, limit: int) -> tuple[str, list] | 
     scope, params_scope = scope_sql(widget_key_id)
     weights = ", ".join(str(w) for w in BM25_WEIGHTS)
     sql = (
-        "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608 - fragments are constants
+        "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608  # nosec B608 - constant fragments
         f" -bm25({FTS_TABLE}, {weights}) AS score"
         f" FROM {FTS_TABLE} f JOIN knowledge_chunk c ON c.id = f.rowid"
         " JOIN knowledge_article a ON a.id = c.article_id"
