@@ -39,11 +39,9 @@ RRF_K = 60
 # Postgres: candidates re-scored by BM25F (chatbot.knowledge.ranking), per requested hit.
 RERANK_FACTOR = 8
 RERANK_MIN = 40
-# Lexemes in more than this share of chunks are not matched on (only scored), so a common
-# word cannot make every chunk a candidate; the rarest MIN_MATCH_LEXEMES are always matched.
-MAX_MATCH_SHARE = 0.1
-MIN_MATCH_LEXEMES = 2
-MATCH_ALL_BELOW = 200  # chunks: below this a word is never too common to match on
+# Chunks the matched lexemes may reach together (their document frequencies added up): the
+# candidates' cost is bounded whatever the size of the knowledge base.
+MATCH_BUDGET = 400
 # Full-text candidates considered for fusion, per requested hit.
 FUSION_CANDIDATES = 4
 
@@ -140,9 +138,9 @@ def _terms_sql(vector: str) -> str:
     """The query's lexemes in `vector` with their weight letters, and its field lengths."""
     entries = (
         "(SELECT json_agg(json_build_array(u.lexeme, u.weights))"  # noqa: S608  # nosec B608 - constant vector names
-        f" FROM unnest(c.{vector}) u WHERE u.lexeme = ANY(%s::text[]))"
+        f" FROM unnest(top.{vector}) u WHERE u.lexeme = ANY(%s::text[]))"
     )
-    lengths = ranking.FIELD_LENGTHS_SQL.format(vector=f"c.{vector}", aggregate="")
+    lengths = ranking.FIELD_LENGTHS_SQL.format(vector=f"top.{vector}", aggregate="")
     return f"{entries}, {lengths}"
 
 
@@ -155,7 +153,8 @@ def _postgres_sql(
     limit: int,
 ) -> tuple[str, list]:
     """Candidates: chunks holding any of the question's discriminating lexemes (one GIN probe
-    per vector), in the cheap weighted `ts_rank` order; their vectors come along for BM25F."""
+    per vector), the best `limit` by the cheap weighted `ts_rank`; for those only, the
+    question's lexemes with their fields and the field lengths, for BM25F."""
     conditions, ranks, params_match, params_rank = [], [], [], []
     if match:
         conditions.append("c.search_vector @@ %s::tsquery")
@@ -173,15 +172,20 @@ def _postgres_sql(
         )
         params_rank.append(_tsquery(match_zh))
     scope, params_scope = scope_sql(widget_key_id)
-    sql = (
+    candidates = (
         "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608  # nosec B608 - constant fragments
-        f" {' + '.join(ranks)} AS score, a.search_config,"
-        f" {_terms_sql('search_vector')}, {_terms_sql('search_vector_zh')}"
+        f" {' + '.join(ranks)} AS score, a.search_config, c.search_vector, c.search_vector_zh"
         " FROM knowledge_chunk c JOIN knowledge_article a ON a.id = c.article_id"
         f" WHERE ({' OR '.join(conditions)}) AND {scope}"
         " ORDER BY score DESC, c.id LIMIT %s"
     )
-    return sql, [*params_rank, query, query_zh, *params_match, *params_scope, limit]
+    sql = (
+        "SELECT top.id, top.article_id, top.title, top.public_url, top.heading_path, top.text,"  # noqa: S608  # nosec B608 - constant fragments
+        " top.score, top.search_config,"
+        f" {_terms_sql('search_vector')}, {_terms_sql('search_vector_zh')}"
+        f" FROM ({candidates}) top ORDER BY top.score DESC, top.id"
+    )
+    return sql, [query, query_zh, *params_rank, *params_match, *params_scope, limit]
 
 
 def _query_lexemes(terms: _Terms) -> dict[str, list[str]]:
@@ -200,20 +204,23 @@ def _query_lexemes(terms: _Terms) -> dict[str, list[str]]:
 
 
 def _discriminating(lexemes: list[str], stats: ranking.VectorStats) -> list[str]:
-    """The lexemes worth matching on. A word in most chunks ("order" in a shop's FAQ) would
-    make every chunk a candidate and adds little to the score anyway: it is only scored.
-    Words no chunk has are dropped. The rarest MIN_MATCH_LEXEMES are always kept, so a
-    question of common words still finds something; small knowledge bases match on all."""
+    """The lexemes worth matching on: the rarest first, while the chunks they can match
+    (their document frequencies, added up) stay within MATCH_BUDGET; always the rarest one.
+    A common word ("order" in a shop's FAQ) would make thousands of chunks candidates and
+    adds little to the score: it is scored on the candidates, not matched on. Words no chunk
+    has are dropped."""
     lexemes = list(dict.fromkeys(lexemes))
     if not stats.documents:
         return lexemes  # statistics not read yet (an empty knowledge base, or just written)
     frequency = stats.document_frequency
-    known = [x for x in lexemes if frequency.get(x, 0)]
-    ceiling = max(MAX_MATCH_SHARE * stats.documents, MATCH_ALL_BELOW)
-    rare = [x for x in known if frequency[x] <= ceiling]
-    if len(rare) >= MIN_MATCH_LEXEMES:
-        return rare
-    return sorted(known, key=frequency.__getitem__)[:MIN_MATCH_LEXEMES]
+    known = sorted((x for x in lexemes if frequency.get(x, 0)), key=frequency.__getitem__)
+    chosen, budget = [], 0
+    for lexeme in known:
+        if chosen and budget + frequency[lexeme] > MATCH_BUDGET:
+            break
+        chosen.append(lexeme)
+        budget += frequency[lexeme]
+    return chosen
 
 
 def _postgres_search(terms: _Terms, widget_key_id, limit: int) -> list[Hit]:
