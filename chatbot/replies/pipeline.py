@@ -10,8 +10,9 @@ and `finish` tells live clients, always after the write, and counts the ending i
 metrics (`turn_metrics_record`).
 
 Extending it:
-* another reason not to answer (e.g. "a person owns this conversation") is one more check in
-  `ADMISSION`: a function of the turn that may end it;
+* another reason not to answer is one more check in `ADMISSION`: a function of the turn
+  that may end it (the first, `defer_to_person`, settles the reply as `deferred` while a
+  person handles the conversation, docs/handoff.md);
 * a tool-call loop (model → tool → model) replaces `generate`'s single routed call; the
   `ReplyStream` it feeds and the endings it records stay the same.
 """
@@ -44,8 +45,8 @@ from chatbot.platform import live_events, log_context, metrics
 from chatbot.prompt.context import context_build
 from chatbot.routing.router import route_stream
 from chatbot.routing.selectors import route_plan
-from conversations import services as conversation_services
-from conversations.models import Message
+from conversations.models import Conversation, Message
+from conversations.services import conversation_handoff_offer
 
 from . import lifecycle, live
 
@@ -66,7 +67,7 @@ class LeaseLost(Exception):
 @dataclass(slots=True)
 class Ending:
     finished: bool  # our write landed; False: the claim was lost and nothing is to be told
-    outcome: str = ""  # completed | cached | failed | refused | merged | replaced
+    outcome: str = ""  # completed | cached | failed | refused | merged | replaced | deferred
     error_code: str = ""
     last_delta: str = ""  # text live clients have not been sent yet
     requeued: list[uuid.UUID] = field(default_factory=list)  # replies sent back to the queue
@@ -82,6 +83,7 @@ class Turn:
     preference: ResolvedPreference | None = None
     request: ChatRequest | None = None
     knowledge: TurnKnowledge | None = None
+    offer_reason: str | None = None  # set by a step that wants a person offered (finish)
     cache_probe: Probe | None = None
     ending: Ending | None = None
 
@@ -116,6 +118,13 @@ class Turn:
 # Each check may end the turn; the first that does wins.
 
 
+def defer_to_person(turn: Turn) -> None:
+    """While the conversation waits for, or is with, a person, the bot says nothing: the
+    reply is settled as deferred (never left pending) and no model is called."""
+    if turn.reply.conversation.handling != Conversation.Handling.BOT:
+        turn.end(lifecycle.reply_defer(claimed=turn.claimed), outcome="deferred")
+
+
 def refuse_blocked_message(turn: Turn) -> None:
     """Moderation of the customer's message, before any model call (docs/moderation.md)."""
     first_claim = turn.reply.attempts == 1  # no verdict recorded yet: nothing to look up
@@ -147,6 +156,7 @@ def stop_over_budget(turn: Turn) -> None:
 
 
 ADMISSION: tuple[Callable[[Turn], None], ...] = (
+    defer_to_person,
     refuse_blocked_message,
     fold_into_later_reply,
     stop_over_budget,
@@ -198,24 +208,8 @@ def answer_without_sources(turn: Turn) -> None:
             turn_knowledge_record(knowledge=turn.knowledge, given=(), question=turn.reply.reply_to)
     if completed:
         metrics.record_kb_answer(result="dont_know")
-        knowledge_offer_person(turn, reason="knowledge_gap")
+        turn.offer_reason = "knowledge_gap"  # a person is offered under the reply (finish)
     turn.end(completed, outcome="completed", last_delta=text)
-
-
-def knowledge_offer_person(turn: Turn, *, reason: str) -> None:
-    """The hook that offers the customer a person when the knowledge base cannot help.
-
-    It calls `conversations.services.conversation_handoff_offer` (built by the handoff work)
-    when that exists; until then there is nothing to offer through, and the fallback text
-    itself tells the customer a person can help."""
-    offer = getattr(conversation_services, "conversation_handoff_offer", None)
-    if offer is None:
-        logger.info("reply %s: a person would be offered (%s)", turn.reply.id, reason)
-        return
-    try:
-        offer(conversation=turn.reply.conversation, reply=turn.reply, reason=reason)
-    except Exception:  # the answer stands even if the offer cannot be made
-        logger.exception("reply %s: could not offer a person", turn.reply.id)
 
 
 def answer_from_cache(turn: Turn) -> None:
@@ -359,7 +353,7 @@ def generate(turn: Turn) -> None:
         moderation_flags_record(message=turn.reply, source=OUTPUT, verdict=stream.guard.verdict)
         response_cache_store(probe=turn.cache_probe, completion=completion)
         if unsupported and knowledge.settings.replace_unsupported:
-            knowledge_offer_person(turn, reason="knowledge_unsupported")
+            turn.offer_reason = "knowledge_unsupported"
     turn.end(completed, outcome="completed", last_delta=last_delta)
 
 
@@ -397,6 +391,7 @@ def finish(turn: Turn) -> Message | None:
     if ending is None or not ending.finished:
         return None
     turn_metrics_record(turn)
+    offer_person(turn)
     if ending.last_delta:
         try:
             live_events.delta_publish(
@@ -410,6 +405,49 @@ def finish(turn: Turn) -> Message | None:
     for requeued in Message.objects.filter(pk__in=ending.requeued):
         live.message_publish(message=requeued)
     return turn.reply
+
+
+def _policy_reason(turn: Turn) -> str | None:
+    """Why the customer should be offered a person after this ending, if they should."""
+    if turn.offer_reason:  # e.g. the knowledge base had no answer (knowledge-only mode)
+        return turn.offer_reason
+    ending = turn.ending
+    if ending.outcome in ("refused", "replaced"):
+        return "policy_moderation"
+    if ending.outcome != "failed":
+        return None
+    if ending.error_code == budgets.BudgetExceeded.code:
+        return "policy_budget"
+    in_a_row = settings.HANDOFF_OFFER_AFTER_FAILURES
+    if in_a_row <= 0:
+        return None
+    latest = list(
+        Message.objects.filter(
+            conversation_id=turn.reply.conversation_id,
+            role=Message.Role.ASSISTANT,
+            status__in=[Message.Status.COMPLETED, Message.Status.FAILED],
+            merged_into__isnull=True,
+        )
+        .order_by("-created_at", "-id")
+        .values_list("status", flat=True)[:in_a_row]
+    )
+    if len(latest) == in_a_row and all(s == Message.Status.FAILED for s in latest):
+        return "policy_failures"
+    return None
+
+
+def offer_person(turn: Turn) -> None:
+    """The bot could not help (failures in a row, a moderation block, a spent budget, no
+    answer in the knowledge base): offer a person under this reply rather than leave the
+    customer with an apology."""
+    if not settings.HANDOFF_ENABLED or (reason := _policy_reason(turn)) is None:
+        return
+    try:
+        conversation_handoff_offer(
+            conversation=turn.reply.conversation, reply=turn.reply, reason=reason
+        )
+    except Exception:
+        logger.exception("reply %s: could not offer a person", turn.reply.id)
 
 
 def turn_metrics_record(turn: Turn) -> None:

@@ -37,6 +37,7 @@ def test_the_steps_run_in_the_documented_order():
         "generate",
     ]
     assert [check.__name__ for check in pipeline.ADMISSION] == [
+        "defer_to_person",
         "refuse_blocked_message",
         "fold_into_later_reply",
         "stop_over_budget",
