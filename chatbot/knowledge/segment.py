@@ -113,10 +113,14 @@ def _bigrams(run: str) -> list[str]:
     return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
-def segment(text: str, *, segmenter: str | None = None) -> list[str]:
-    """The words of `text` for the Chinese search vector, in order (repeats kept)."""
+def segment(text: str, *, segmenter: str | None = None, stopwords: bool = True) -> list[str]:
+    """The words of `text` for the Chinese search vector, in order (repeats kept).
+
+    Segmenter "none": no Chinese words at all (stock full text only; for measurements)."""
     segmenter = segmenter or settings.KNOWLEDGE_CHINESE_SEGMENTER
     words: list[str] = []
+    if segmenter == "none":
+        return []
     if segmenter == "bigram":
         pos = 0
         for match in _HAN_RUN.finditer(text):
@@ -129,7 +133,7 @@ def segment(text: str, *, segmenter: str | None = None) -> list[str]:
             word = word.strip().lower()
             if word and _LATIN_WORD.fullmatch(word):
                 words.append(word)
-    return [w for w in words if w not in STOPWORDS_ZH]
+    return [w for w in words if w not in STOPWORDS_ZH] if stopwords else words
 
 
 def segmented(text: str, *, segmenter: str | None = None) -> str:

@@ -1,0 +1,187 @@
+"""Build the knowledge-base evaluation sets (English and Chinese) from their published sources.
+
+    .venv/bin/python bench/data/kb/prepare.py            # download (pinned commits)
+    .venv/bin/python bench/data/kb/prepare.py --raw DIR  # or read the raw files from DIR
+
+The raw files are not committed (see README.md beside this file: licences and where they
+come from); this script downloads them at pinned commits, checks their SHA-256, and writes
+four JSON Lines files into bench/data/kb/build/ (ignored by git):
+
+* ``en.articles.jsonl`` / ``en.questions.jsonl``: deepset's COVID-QA FAQ (CDC, ECDC, WHO,
+  UNICEF... English answers) and deepset's human paraphrases of those FAQ questions;
+* ``zh.articles.jsonl`` / ``zh.questions.jsonl``: the Tianchi 2020 COVID "similar patient
+  questions" set (DAMO Academy and Miao Health): each distinct ``query1`` (a real patient
+  question) is an FAQ entry, tagged with its disease category; the ``query2`` labelled as the
+  same question are the questions to retrieve it with. The ``dev`` split is the test set;
+  ``train`` is kept apart as ``split: "tune"`` for tuning the ranking.
+
+An article line: ``{"id", "title", "body", "tags", "url", "split"}``; a question line:
+``{"question", "answers": [article ids], "split"}``.
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import re
+import sys
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BUILD = HERE / "build"
+
+DEEPSET = (
+    "https://raw.githubusercontent.com/deepset-ai/COVID-QA/fb2eb5e249618457e5359806601086c635c8eb8f"
+)
+TIANCHI = "https://raw.githubusercontent.com/anxiang1836/query_similar_tianchi_2020/6d55c92dc57188d7c986f91d0e2cd569bc4ab6d3"
+
+# local name -> (url, sha256)
+RAW_FILES = {
+    "deepset_faq_covidbert.csv": (
+        f"{DEEPSET}/data/faqs/faq_covidbert.csv",
+        "ba7e37cada23dc63fbdb7af7b0c9245773b65f3e3bb0d9fec45cc7bfa057b389",
+    ),
+    "deepset_faq_200327.tsv": (
+        f"{DEEPSET}/data/faqs/faq_200327.tsv",
+        "b7e49a5cbb13f466073e05b4896f05306e2ac49cab304bc43b1d03c89a8b1dc3",
+    ),
+    "deepset_eval_question_similarity_en.csv": (
+        f"{DEEPSET}/data/eval_question_similarity_en.csv",
+        "d05db6d394aa6f97e122e97144867d4f67d0234e16f11030e1a84751b92e6ce1",
+    ),
+    "tianchi_train.csv": (
+        f"{TIANCHI}/jupyter/origin-data/train.csv",
+        "3ae2eba3d2c88bf79bf2b674b8c597e01ad6caa01e968f1a6c09b240dfbfad90",
+    ),
+    "tianchi_dev.csv": (
+        f"{TIANCHI}/jupyter/origin-data/dev.csv",
+        "a11c46d557ef95c5baf03486a262547438aab5c4413ed3a8c77ad154de4628b1",
+    ),
+}
+
+
+def _normalise(question: str) -> str:
+    return re.sub(r"\s+", " ", question).strip().lower()
+
+
+def raw_bytes(name: str, raw_dir: Path | None) -> bytes:
+    url, sha256 = RAW_FILES[name]
+    if raw_dir is not None:
+        data = (raw_dir / name).read_bytes()
+    else:
+        if not url.startswith("https://"):
+            raise ValueError(url)
+        with urllib.request.urlopen(url, timeout=60) as response:  # nosec B310 - https only, pinned
+            data = response.read()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise SystemExit(f"{name}: SHA-256 {digest} is not the pinned {sha256}")
+    return data
+
+
+def _rows(data: bytes, delimiter: str = ",") -> list[dict[str, str]]:
+    csv.field_size_limit(sys.maxsize)
+    return list(csv.DictReader(data.decode("utf-8").splitlines(keepends=True), delimiter=delimiter))
+
+
+def english(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
+    pool = _rows(raw_bytes("deepset_faq_covidbert.csv", raw_dir))
+    pool += [
+        row
+        for row in _rows(raw_bytes("deepset_faq_200327.tsv", raw_dir), delimiter="\t")
+        if row["lang"] == "en"
+    ]
+    articles, by_question = [], {}
+    for row in pool:
+        key = _normalise(row["question"])
+        if not key or not row["answer"].strip() or key in by_question:
+            continue  # the two scrapes overlap: the first copy of a question wins
+        article_id = f"en-{len(articles) + 1:04d}"
+        by_question[key] = article_id
+        tags = [t for t in (row.get("category", "").strip(), row["source"].strip()) if t]
+        articles.append(
+            {
+                "id": article_id,
+                "title": row["question"].strip(),
+                "body": row["answer"].strip(),
+                "tags": tags,
+                "url": row["link"].strip(),
+                "split": "test",
+            }
+        )
+    questions, seen = [], set()
+    for row in _rows(raw_bytes("deepset_eval_question_similarity_en.csv", raw_dir)):
+        if row["similar"] != "1":
+            continue
+        answer = by_question.get(_normalise(row["question_1"]))
+        question = row["question_2"].strip()
+        if answer is None or (question, answer) in seen:
+            continue
+        seen.add((question, answer))
+        questions.append({"question": question, "answers": [answer], "split": "test"})
+    return articles, questions
+
+
+def chinese(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
+    splits = {
+        "tune": _rows(raw_bytes("tianchi_train.csv", raw_dir)),
+        "test": _rows(raw_bytes("tianchi_dev.csv", raw_dir)),
+    }
+    articles, by_question = [], {}
+    for split, rows in splits.items():
+        for row in rows:
+            key = row["query1"].strip()
+            if key in by_question:
+                continue
+            article_id = f"zh-{len(articles) + 1:04d}"
+            by_question[key] = article_id
+            # The set has the patient questions, not answers: the FAQ entry is its question.
+            # Each split is its own FAQ (the splits share no query1).
+            articles.append(
+                {
+                    "id": article_id,
+                    "title": key,
+                    "body": key,
+                    "tags": [row["category"]],
+                    "url": "",
+                    "split": split,
+                }
+            )
+    questions = []
+    for split, rows in splits.items():
+        answers: dict[str, list[str]] = {}
+        for row in rows:
+            question = row["query2"].strip()
+            if row["label"] != "1" or question == row["query1"].strip():
+                continue  # a "paraphrase" identical to the FAQ question tests nothing
+            answers.setdefault(question, []).append(by_question[row["query1"].strip()])
+        questions += [
+            {"question": q, "answers": sorted(set(a)), "split": split} for q, a in answers.items()
+        ]
+    return articles, questions
+
+
+def _write(path: Path, records: list[dict]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--raw", type=Path, help="read the raw files from this folder")
+    args = parser.parse_args()
+    BUILD.mkdir(exist_ok=True)
+    for language, build in (("en", english), ("zh", chinese)):
+        articles, questions = build(args.raw)
+        _write(BUILD / f"{language}.articles.jsonl", articles)
+        _write(BUILD / f"{language}.questions.jsonl", questions)
+        by_split = {}
+        for q in questions:
+            by_split[q["split"]] = by_split.get(q["split"], 0) + 1
+        print(f"{language}: {len(articles)} articles, questions {by_split}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Bench: how long does one knowledge-base search take at 10,000 chunks on Postgres?
+
+    .venv/bin/python bench/data/kb/prepare.py     # once: the evaluation sets
+    .venv/bin/python bench/kb_latency.py [--chunks 10000] [--queries 2000] [--limit 5]
+
+The knowledge base (BENCH_DATABASE_URL with "_latency" appended, default
+postgres://postgres@127.0.0.1:5432/chatdesk_kb_bench_latency; created and migrated) gets both
+evaluation pools (bench/data/kb/build/: 298 English FAQ articles, 1,873 Chinese) through
+`article_save`, then filler articles until it holds --chunks chunks: deterministic mixes of
+the pools' own sentences, English and Chinese alike, so word frequencies stay those of real
+FAQ text; each filler article is cut into several chunks by the real chunker. The data is
+kept between runs (same --chunks: no re-import), and ANALYZEd as autovacuum would.
+
+The questions are the evaluation questions of both languages, asked in turn through
+`knowledge_search(limit=--limit)` after a warm-up. Side by side:
+* `SELECT 1`: one round trip to the same database through the same connection, the floor;
+* knowledge_search: p50, p90, p99 and max, per language and overall.
+The load average is printed: on a shared machine, CPU contention inflates every figure.
+"""
+
+import argparse
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.kb_retrieval import BUILD, DB_URL, configure, read_jsonl  # noqa: E402
+
+# Full-width Chinese sentence ends written as escapes (ruff RUF001).
+SENTENCE = re.compile("[^.!?\u3002\uff01\uff1f\n]+[.!?\u3002\uff01\uff1f]?")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def fill(target_chunks: int) -> None:
+    from django.db import connection, transaction
+
+    from chatbot.knowledge.models import Article, Chunk, Source
+    from chatbot.knowledge.services import article_save
+
+    marker = f"bench:latency:{target_chunks}"
+    if Source.objects.filter(location=marker).exists() and Chunk.objects.count() >= target_chunks:
+        print(f"knowledge base kept from the last run ({Chunk.objects.count()} chunks)")
+        return
+    started = time.perf_counter()
+    Article.objects.all().delete()
+    Source.objects.all().delete()
+    sentences: dict[str, list[str]] = {}
+    titles: dict[str, list[str]] = {}
+    for language in ("en", "zh"):
+        source = Source.objects.create(name=f"bench {language}", location=f"bench:{language}")
+        records = read_jsonl(BUILD / f"{language}.articles.jsonl")
+        with transaction.atomic():
+            for record in records:
+                article_save(
+                    title=record["title"],
+                    body=record["body"],
+                    language=language,
+                    tags=record["tags"],
+                    source=source,
+                    external_id=record["id"],
+                )
+        titles[language] = [r["title"] for r in records]
+        sentences[language] = [
+            s.strip() for r in records for s in SENTENCE.findall(r["body"]) if s.strip()
+        ]
+    rng = random.Random(13)
+    source = Source.objects.create(name="bench filler", location=marker)
+    number = 0
+    while Chunk.objects.count() < target_chunks:
+        with transaction.atomic():
+            for _ in range(50):
+                number += 1
+                language = "en" if number % 2 else "zh"
+                # About 1,500 tokens: the chunker cuts it into several chunks of <= 300.
+                parts = []
+                for _paragraph in range(6):
+                    parts.append(" ".join(rng.choices(sentences[language], k=8)))
+                body = "\n\n".join(parts)
+                article_save(
+                    title=rng.choice(titles[language]),
+                    body=body,
+                    language=language,
+                    tags=["filler"],
+                    source=source,
+                    external_id=str(number),
+                )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE knowledge_chunk")
+        cursor.execute("ANALYZE knowledge_article")
+    print(
+        f"knowledge base built: {Chunk.objects.count()} chunks,"
+        f" {Article.objects.count()} articles, in {time.perf_counter() - started:.0f} s"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--limit", type=int, default=5)
+    args = parser.parse_args()
+    base, _, name = DB_URL.rpartition("/")
+    configure(f"{base}/{name}_latency")  # kept between runs, apart from kb_retrieval's
+    from django.conf import settings
+    from django.db import connection
+
+    from chatbot.knowledge.retrieval import knowledge_search
+
+    settings.KNOWLEDGE_EMBEDDING_MODEL = ""  # full text: no embedding endpoint here
+    fill(args.chunks)
+    questions = {
+        language: [q["question"] for q in read_jsonl(BUILD / f"{language}.questions.jsonl")]
+        for language in ("en", "zh")
+    }
+    rng = random.Random(7)
+    asked = [
+        (language, question)
+        for language in ("en", "zh")
+        for question in rng.sample(
+            questions[language], min(args.queries // 2, len(questions[language]))
+        )
+    ]
+    rng.shuffle(asked)
+    for _, question in asked[:50]:  # warm-up: caches, corpus statistics, jieba
+        knowledge_search(query=question, widget_key_id=None, limit=args.limit)
+    floor = []
+    with connection.cursor() as cursor:
+        for _ in range(500):
+            started = time.perf_counter()
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+            floor.append(time.perf_counter() - started)
+    times: dict[str, list[float]] = {"en": [], "zh": []}
+    for language, question in asked:
+        started = time.perf_counter()
+        knowledge_search(query=question, widget_key_id=None, limit=args.limit)
+        times[language].append(time.perf_counter() - started)
+    load = os.getloadavg()
+    print(
+        f"Postgres, {args.chunks} chunks, limit={args.limit}, {len(asked)} questions;"
+        f" load average {load[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    print(f"{'':<26} {'n':>5} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+
+    def line(name: str, values: list[float]) -> None:
+        ms = [v * 1000 for v in values]
+        print(
+            f"{name:<26} {len(ms):>5} {statistics.median(ms):8.2f} {pct(ms, 90):8.2f}"
+            f" {pct(ms, 99):8.2f} {max(ms):8.2f}"
+        )
+
+    line("SELECT 1 (round trip)", floor)
+    line("knowledge_search, en", times["en"])
+    line("knowledge_search, zh", times["zh"])
+    line("knowledge_search, all", times["en"] + times["zh"])
+    overall = statistics.median(times["en"] + times["zh"]) / statistics.median(floor)
+    print(f"median search / median round trip: {overall:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

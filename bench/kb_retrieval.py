@@ -1,0 +1,291 @@
+"""Bench: does the knowledge base find the right FAQ article? hit@1, hit@3, MRR per language.
+
+    .venv/bin/python bench/data/kb/prepare.py          # once: builds bench/data/kb/build/
+    .venv/bin/python bench/kb_retrieval.py [--split test|tune|all] [--show-misses 5]
+
+The evaluation sets (bench/data/kb/README.md): English, deepset's COVID-QA FAQ (298
+articles, 241 paraphrased questions); Chinese, the Tianchi 2020 COVID patient-question set
+(1,873 FAQ questions; 793 test questions, 3,418 more kept for tuning).
+
+Both pools go into one real knowledge base on Postgres (BENCH_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432/chatdesk_kb_bench; created and migrated; its knowledge
+tables are emptied first) through `chatbot.knowledge.services.article_save`, the service the
+import and the admin use: chunking, tsvectors and Chinese segments as in production. Each
+question goes through `chatbot.knowledge.retrieval.knowledge_search` (widget key None: every
+article is unrestricted), and the rank of the first chunk of the right article is scored.
+
+Rows, per language:
+* BM25 (rank_bm25's BM25Okapi over title + body; English: lower-cased words, Chinese: jieba
+  or character bigrams): the plain baseline, computed in memory on the same pool;
+* full text alone: Postgres, Chinese not segmented (KNOWLEDGE_CHINESE_SEGMENTER=none);
+* full text + jieba, full text + bigram: the same with the Chinese segmented;
+* hybrid: full text fused with embeddings, when KNOWLEDGE_EMBEDDING_MODEL (and an
+  endpoint) is configured; otherwise the line says it was not measured.
+The last column is the median time of one knowledge_search call (the database round trip
+included), next to BM25's in-memory scoring of the same question.
+"""
+
+import argparse
+import json
+import logging
+import os
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BUILD = ROOT / "bench" / "data" / "kb" / "build"
+DB_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatdesk_kb_bench"
+)
+LANGUAGES = ("en", "zh")
+DEPTH = 10  # chunks asked for; MRR counts the right article within them
+
+
+@dataclass
+class Score:
+    hits1: int = 0
+    hits3: int = 0
+    reciprocal: float = 0.0
+    count: int = 0
+
+    def add(self, rank: int | None) -> None:
+        self.count += 1
+        if rank is not None:
+            self.hits1 += rank == 1
+            self.hits3 += rank <= 3
+            self.reciprocal += 1 / rank
+
+    def row(self) -> str:
+        n = max(self.count, 1)
+        return f"{self.hits1 / n:6.3f} {self.hits3 / n:6.3f} {self.reciprocal / n:6.3f}"
+
+
+def configure(database_url: str) -> None:
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "chatbot.settings.base",
+            "DJANGO_READ_DOT_ENV": "false",
+            "DJANGO_DEBUG": "false",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": "",
+            "EVENT_BUS_URL": "",
+            "CELERY_BROKER_URL": "",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+        }
+    )
+    import psycopg
+
+    base, _, name = database_url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run bench/data/kb/prepare.py first")
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
+
+
+def load_pool(articles: dict[str, list[dict]]) -> dict[int, str]:
+    """Empty the knowledge base and import both pools; returns article pk → dataset id."""
+    from django.db import transaction
+
+    from chatbot.knowledge.models import Article, Source
+    from chatbot.knowledge.services import article_save
+
+    Article.objects.all().delete()
+    Source.objects.all().delete()
+    pk_to_id = {}
+    for language, records in articles.items():
+        source = Source.objects.create(name=f"bench {language}", location=f"bench:{language}")
+        with transaction.atomic():
+            for record in records:
+                result = article_save(
+                    title=record["title"],
+                    body=record["body"],
+                    language=language,
+                    tags=record["tags"],
+                    public_url=record["url"],
+                    source=source,
+                    external_id=record["id"],
+                )
+                pk_to_id[result.article.pk] = record["id"]
+    return pk_to_id
+
+
+def reindex_all() -> None:
+    from django.db import transaction
+
+    from chatbot.knowledge.models import Article
+    from chatbot.knowledge.services import article_reindex
+
+    with transaction.atomic():
+        for article in Article.objects.all():
+            article_reindex(article=article)
+
+
+def first_rank(ranked_ids: list[str], answers: list[str]) -> int | None:
+    seen: list[str] = []
+    for article_id in ranked_ids:
+        if article_id not in seen:
+            seen.append(article_id)
+        if article_id in answers:
+            return len(seen)
+    return None
+
+
+def run_search(questions, pk_to_id, misses: int):
+    from chatbot.knowledge.retrieval import knowledge_search
+
+    score, times, missed = Score(), [], []
+    for question in questions:
+        started = time.perf_counter()
+        hits = knowledge_search(query=question["question"], widget_key_id=None, limit=DEPTH)
+        times.append(time.perf_counter() - started)
+        ranked = [pk_to_id.get(h.article_id, "?") for h in hits]
+        rank = first_rank(ranked, question["answers"])
+        score.add(rank)
+        if (rank is None or rank > 3) and len(missed) < misses:
+            missed.append((question["question"], question["answers"], [h.title for h in hits[:3]]))
+    return score, statistics.median(times) * 1000, missed
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def bm25_tokens(segmenter: str):
+    from chatbot.knowledge.segment import segment
+
+    def english(text: str) -> list[str]:
+        return [w.lower() for w in _WORD.findall(text)]
+
+    def chinese(text: str) -> list[str]:
+        return segment(text, segmenter=segmenter, stopwords=False)
+
+    return english if segmenter == "en" else chinese
+
+
+def run_bm25(records, questions, tokens):
+    from rank_bm25 import BM25Okapi
+
+    index = BM25Okapi([tokens(f"{r['title']} {r['body']}") for r in records])
+    ids = [r["id"] for r in records]
+    score, times = Score(), []
+    for question in questions:
+        started = time.perf_counter()
+        scores = index.get_scores(tokens(question["question"]))
+        best = sorted(range(len(ids)), key=lambda i: -scores[i])[:DEPTH]
+        times.append(time.perf_counter() - started)
+        score.add(first_rank([ids[i] for i in best], question["answers"]))
+    return score, statistics.median(times) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--split", default="test", choices=["test", "tune", "all"])
+    parser.add_argument("--show-misses", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--segmenters", default="none,bigram,jieba", help="full-text variants, in order"
+    )
+    args = parser.parse_args()
+    configure(DB_URL)
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+    from django.conf import settings
+
+    from chatbot.knowledge import embeddings
+
+    # Each split is searched in its own pool (the Chinese splits are two FAQs of their own).
+    articles = {
+        lang: [
+            a
+            for a in read_jsonl(BUILD / f"{lang}.articles.jsonl")
+            if args.split == "all" or a["split"] == args.split
+        ]
+        for lang in LANGUAGES
+    }
+    questions = {
+        lang: [
+            q
+            for q in read_jsonl(BUILD / f"{lang}.questions.jsonl")
+            if args.split == "all" or q["split"] == args.split
+        ]
+        for lang in LANGUAGES
+    }
+    hybrid_on = embeddings.enabled()
+    settings.KNOWLEDGE_EMBEDDING_MODEL = ""  # full text first; hybrid measured last
+    started = time.perf_counter()
+    settings.KNOWLEDGE_CHINESE_SEGMENTER = "jieba"
+    pk_to_id = load_pool(articles)
+    chunks = __import__("chatbot.knowledge.models", fromlist=["Chunk"]).Chunk.objects.count()
+    print(
+        f"pool: {', '.join(f'{lang} {len(a)} articles' for lang, a in articles.items())};"
+        f" {chunks} chunks; imported in {time.perf_counter() - started:.1f} s"
+    )
+    print(
+        "questions: "
+        + ", ".join(f"{lang} {len(q)} ({args.split})" for lang, q in questions.items())
+    )
+    header = f"{'lang':<4} {'method':<44} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'median ms':>10}"
+    rows: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
+    for lang in LANGUAGES:
+        if not questions[lang]:
+            continue
+        tokenizers = ["en"] if lang == "en" else ["jieba", "bigram"]
+        for tokenizer in tokenizers:
+            score, ms = run_bm25(articles[lang], questions[lang], bm25_tokens(tokenizer))
+            label = "BM25 title+body (rank_bm25)" + ("" if lang == "en" else f", {tokenizer}")
+            rows[lang].append(f"{lang:<4} {label:<44} {score.row()} {ms:10.2f}")
+    misses_by_variant = {}
+    for segmenter in args.segmenters.split(","):
+        settings.KNOWLEDGE_CHINESE_SEGMENTER = segmenter
+        reindex_all()
+        label = "full text alone" if segmenter == "none" else f"full text + {segmenter}"
+        for lang in LANGUAGES:
+            if not questions[lang] or (lang == "en" and segmenter != "none"):
+                continue  # English queries never touch the Chinese vector
+            score, ms, missed = run_search(questions[lang], pk_to_id, args.show_misses)
+            rows[lang].append(f"{lang:<4} {label:<44} {score.row()} {ms:10.2f}")
+            misses_by_variant[(lang, label)] = missed
+    if hybrid_on:
+        from chatbot.knowledge.models import Chunk
+
+        settings.KNOWLEDGE_EMBEDDING_MODEL = os.environ["KNOWLEDGE_EMBEDDING_MODEL"]
+        embeddings.chunks_embed(chunk_ids=list(Chunk.objects.values_list("pk", flat=True)))
+        for lang in (lang for lang in LANGUAGES if questions[lang]):
+            score, ms, _ = run_search(questions[lang], pk_to_id, 0)
+            label = f"hybrid ({settings.KNOWLEDGE_EMBEDDING_MODEL}, RRF)"
+            rows[lang].append(f"{lang:<4} {label:<44} {score.row()} {ms:10.2f}")
+    print()
+    print(header)
+    for lang in LANGUAGES:
+        print("\n".join(rows[lang]))
+    if not hybrid_on:
+        print(
+            "hybrid: not measured - no embedding endpoint configured"
+            " (set KNOWLEDGE_EMBEDDING_MODEL and an endpoint to measure it)"
+        )
+    if args.show_misses:
+        for (lang, label), missed in misses_by_variant.items():
+            print(f"\nmisses (right article not in the top 3), {lang}, {label}:")
+            for question, answers, titles in missed:
+                print(f"  {question!r} -> want {answers}, got {titles}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
