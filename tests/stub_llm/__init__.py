@@ -18,6 +18,8 @@ from tests.stub_llm.server import (
     Reset,
     ScriptEntry,
     StubLLMServer,
+    ToolCall,
+    ToolCalls,
     estimate_tokens,
     split_text,
 )
@@ -37,6 +39,8 @@ __all__ = [
     "Reset",
     "ScriptEntry",
     "StubLLMServer",
+    "ToolCall",
+    "ToolCalls",
     "estimate_tokens",
     "split_text",
 ]
