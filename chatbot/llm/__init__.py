@@ -8,7 +8,15 @@ responder).
 from django.conf import settings
 
 from .offline import OFFLINE_MODEL, OfflineResponder
-from .types import ChatMessage, ChatRequest, Completion, LLMError, LLMProvider
+from .types import (
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    LLMError,
+    LLMProvider,
+    ToolCallRequest,
+    ToolSpec,
+)
 
 __all__ = [
     "OFFLINE_MODEL",
@@ -18,6 +26,8 @@ __all__ = [
     "LLMError",
     "LLMProvider",
     "OfflineResponder",
+    "ToolCallRequest",
+    "ToolSpec",
     "llm_configured",
 ]
 
