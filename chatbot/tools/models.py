@@ -9,6 +9,7 @@ call runs; its unique (reply, call id) and the conditional status updates in
 
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -136,6 +137,12 @@ class Tool(models.Model):
 
         if self.name in BUILTINS:
             errors["name"] = "A built-in tool has this name."
+        if self.timeout_seconds and self.timeout_seconds >= settings.REPLY_LEASE_SECONDS:
+            # A call longer than the lease would let the sweeper hand the reply on mid-call.
+            errors["timeout_seconds"] = (
+                f"Must stay below the reply lease (REPLY_LEASE_SECONDS = "
+                f"{settings.REPLY_LEASE_SECONDS:g} s)."
+            )
         if errors:
             raise ValidationError(errors)
 
