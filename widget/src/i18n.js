@@ -41,6 +41,12 @@ export const STRINGS = {
     staff: 'Support agent',
     image: 'Image',
     poweredBy: 'Powered by Chatdesk',
+    toolConfirm: 'Confirm',
+    toolCancel: 'Cancel',
+    toolConfirmed: 'Confirmed',
+    toolCancelled: 'Cancelled',
+    toolDecided: 'Already answered',
+    toolWorking: 'Using a tool…',
   },
   'zh-Hans': {
     title: '在线客服',
@@ -76,6 +82,12 @@ export const STRINGS = {
     staff: '人工客服',
     image: '图片',
     poweredBy: '由 Chatdesk 提供支持',
+    toolConfirm: '确认',
+    toolCancel: '取消',
+    toolConfirmed: '已确认',
+    toolCancelled: '已取消',
+    toolDecided: '已回复',
+    toolWorking: '正在使用工具…',
   },
 };
 

@@ -5,11 +5,43 @@ import { SERVER_LANG } from '../i18n.js';
 import { parseMarkdown, textOf } from '../markdown.js';
 import { ROLES, SPEAKER, displayText, rank, replyErrorText } from '../messages.js';
 import { cfg, state } from '../state.js';
+import { visibleTools } from '../tools.js';
 import { appendTree, fmtTime, h } from './dom.js';
 import { announce, scrollToBottom, updateEmpty } from './panel.js';
 
 const dirty = new Set();
 let frameQueued = false;
+
+// A tool at work ("Looking up your order…"), or the question a side effect waits on.
+function toolEl(entry, T) {
+  if (entry.status === 'running') {
+    const line = h('p', 'cd-tool cd-tool--running', { role: 'status' });
+    line.textContent = entry.label || T.toolWorking;
+    return line;
+  }
+  const box = h('div', 'cd-tool cd-tool--confirm', { 'data-call-id': entry.callId || '' });
+  const question = h('p', 'cd-tool-question');
+  question.textContent = entry.label;
+  box.appendChild(question);
+  const done = { confirmed: T.toolConfirmed, cancelled: T.toolCancelled, decided: T.toolDecided };
+  if (done[entry.decision]) {
+    const note = h('p', 'cd-tool-decision');
+    note.textContent = done[entry.decision];
+    box.appendChild(note);
+    return box;
+  }
+  const pending = !!entry.decision; // the answer is on its way
+  for (const [cls, text] of [
+    ['cd-tool-confirm', T.toolConfirm],
+    ['cd-tool-cancel', T.toolCancel],
+  ]) {
+    const btn = h('button', cls, { type: 'button' });
+    btn.textContent = text;
+    btn.disabled = pending;
+    box.appendChild(btn);
+  }
+  return box;
+}
 
 export function createItemEl() {
   const el = h('div', 'cd-msg');
@@ -104,6 +136,8 @@ function renderItem(item) {
       target.appendChild(h('span', 'cd-caret', { 'aria-hidden': 'true' }));
     }
   }
+
+  for (const entry of visibleTools(item)) body.appendChild(toolEl(entry, T));
 
   const meta = item.meta;
   meta.replaceChildren();

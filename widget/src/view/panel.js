@@ -180,6 +180,12 @@ export function buildUi(actions) {
     state.stick = log.scrollHeight - log.scrollTop - log.clientHeight < 48;
   });
   log.addEventListener('click', (e) => {
+    const tool = e.target.closest && e.target.closest('.cd-tool-confirm, .cd-tool-cancel');
+    if (tool) {
+      const box = tool.closest('.cd-tool');
+      actions.decide(tool.closest('.cd-msg'), box.getAttribute('data-call-id'), tool.classList.contains('cd-tool-confirm'));
+      return;
+    }
     const btn = e.target.closest && e.target.closest('.cd-retry, .cd-edit');
     if (!btn) return;
     if (btn.classList.contains('cd-retry')) actions.retry(btn.closest('.cd-msg'));
