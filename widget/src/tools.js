@@ -26,9 +26,14 @@ export function applyToolStatus(item, data) {
   return true;
 }
 
-// What the reply shows for its tools: running ones as a status line, questions with buttons.
-export function visibleTools(item) {
-  return (item.tools || []).filter((t) => t.status === 'running' || t.status === 'needs_confirmation');
+// What the reply shows for its tools: while it is being written, the latest tool's status
+// line ("Looking up your order…"); always, the questions a side effect waits on.
+export function visibleTools(item, busy) {
+  const tools = item.tools || [];
+  const questions = tools.filter((t) => t.status === 'needs_confirmation');
+  const working = tools.filter((t) => t.status !== 'needs_confirmation' && t.status !== 'cancelled');
+  const line = busy && working.length ? [working[working.length - 1]] : [];
+  return line.concat(questions);
 }
 
 export async function decideToolCall(item, entry, confirm) {

@@ -5,18 +5,20 @@ import { applyToolStatus, visibleTools } from '../src/tools.js';
 import { STRINGS } from '../src/i18n.js';
 
 describe('tool_status events', () => {
-  test('a running tool shows its label until it is done', () => {
+  test('the latest tool shows its label while the reply is being written', () => {
     const item = {};
     assert.ok(applyToolStatus(item, { tool: 'order_status', status: 'running', label: 'Looking up your order…', call_id: 'a' }));
-    assert.deepEqual(visibleTools(item).map((t) => t.label), ['Looking up your order…']);
+    assert.deepEqual(visibleTools(item, true).map((t) => t.label), ['Looking up your order…']);
+    applyToolStatus(item, { tool: 'search', status: 'running', label: 'Searching…', call_id: 'b' });
     applyToolStatus(item, { tool: 'order_status', status: 'done', label: 'Looking up your order…', call_id: 'a' });
-    assert.deepEqual(visibleTools(item), []);
+    assert.deepEqual(visibleTools(item, true).map((t) => t.label), ['Searching…']);
+    assert.deepEqual(visibleTools(item, false), []); // the answer is in: no status line
   });
 
   test('a side effect waits with its question; a replayed event does not reopen a decision', () => {
     const item = {};
     applyToolStatus(item, { tool: 'cancel_order', status: 'needs_confirmation', label: 'Cancel order 1234?', call_id: 'c1' });
-    const [entry] = visibleTools(item);
+    const [entry] = visibleTools(item, false);
     assert.equal(entry.callId, 'c1');
     entry.decision = 'confirmed';
     assert.equal(applyToolStatus(item, { tool: 'cancel_order', status: 'needs_confirmation', label: 'x', call_id: 'c1' }), false);

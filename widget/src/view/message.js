@@ -14,8 +14,8 @@ let frameQueued = false;
 
 // A tool at work ("Looking up your order…"), or the question a side effect waits on.
 function toolEl(entry, T) {
-  if (entry.status === 'running') {
-    const line = h('p', 'cd-tool cd-tool--running', { role: 'status' });
+  if (entry.status !== 'needs_confirmation') {
+    const line = h('p', 'cd-tool cd-tool--running', { 'data-tool-status': entry.status });
     line.textContent = entry.label || T.toolWorking;
     return line;
   }
@@ -137,7 +137,7 @@ function renderItem(item) {
     }
   }
 
-  for (const entry of visibleTools(item)) body.appendChild(toolEl(entry, T));
+  for (const entry of visibleTools(item, busy)) body.appendChild(toolEl(entry, T));
 
   const meta = item.meta;
   meta.replaceChildren();
