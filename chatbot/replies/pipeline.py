@@ -38,7 +38,7 @@ from chatbot.moderation.services import message_moderate, moderation_flags_recor
 from chatbot.platform import live_events, log_context, metrics
 from chatbot.prompt.context import context_build
 from chatbot.routing.router import route_stream
-from chatbot.routing.selectors import route_plan
+from chatbot.routing.selectors import hops_after_tool_results, route_plan
 from chatbot.tools.runner import Toolbox
 from conversations.models import Message
 
@@ -266,16 +266,15 @@ def generate(turn: Turn) -> None:
     toolbox = Toolbox(reply=turn.reply, publish=lambda *event: _tool_status_publish(turn, *event))
     messages = [*turn.request.messages, *toolbox.resume_confirmed()]
     rounds = _Rounds(used_tools=len(messages) > len(turn.request.messages))
+    hops = route_plan(customer=turn.reply.conversation.customer, preference=turn.preference)
     try:
         for round_number in range(1, settings.TOOLS_MAX_ROUNDS + 2):
             # After the last round of calls the model is asked once more, without tools.
             offer = toolbox.specs if round_number <= settings.TOOLS_MAX_ROUNDS else ()
             routed = route_stream(
-                hops=route_plan(
-                    customer=turn.reply.conversation.customer,
-                    preference=turn.preference,
-                    tool_results=any(m.role == "tool" for m in messages),
-                ),
+                hops=hops_after_tool_results(hops)
+                if any(m.role == "tool" for m in messages)
+                else hops,
                 request=dataclasses.replace(turn.request, messages=messages, tools=offer),
                 reply_id=turn.reply.id,
                 customer_id=turn.customer_id,

@@ -128,3 +128,8 @@ def _without_tools(hop: Hop) -> Hop:
     if hop.supports_tools or hop.skip_reason:
         return hop
     return dataclasses.replace(hop, skip_reason="no_tool_support")
+
+
+def hops_after_tool_results(hops: list[Hop]) -> list[Hop]:
+    """`route_plan(..., tool_results=True)` of an already planned route (no query)."""
+    return [_without_tools(h) for h in hops]
