@@ -11,6 +11,7 @@ from chatbot.replies.turn import turn_start
 from conversations.models import Conversation
 
 from .errors import ToolCallNotFound
+from .runner import CONFIRM_PREFIX
 from .services import tool_call_attach_run, tool_call_decide
 
 
@@ -42,7 +43,7 @@ class _Decision(APIView):
                 started = turn_start(
                     conversation=conversation,
                     content=f"Confirmed: {row.label}",
-                    client_message_id=f"confirm-{row.pk}",
+                    client_message_id=f"{CONFIRM_PREFIX}{row.pk}",
                 )
                 tool_call_attach_run(tool_call=row, reply_id=started.reply.pk)
                 body["reply_id"] = str(started.reply.pk)

@@ -57,6 +57,9 @@ _FINAL = {
     Status.CANCELLED,
 }
 
+# The client_message_id of the message a confirmation sends (chatbot.tools.api).
+CONFIRM_PREFIX = "confirm-"
+
 # Publishes a tool_status event: (tool, status, label, ledger row id or None).
 StatusPublisher = Callable[[str, str, str, object], None]
 
@@ -265,11 +268,11 @@ class Toolbox:
             "status": status,
         }
         try:
+            # Insert first: the usual case is a new call (one query, no SELECT before it).
             with transaction.atomic():
-                row, created = ToolCall.objects.get_or_create(
-                    reply=self.reply, call_id=call.id[:100], defaults=defaults
-                )
-        except IntegrityError:  # a concurrent run of this turn recorded it first
+                row = ToolCall.objects.create(reply=self.reply, call_id=call.id[:100], **defaults)
+                created = True
+        except IntegrityError:  # an earlier (or concurrent) run of this turn recorded it
             row, created = ToolCall.objects.get(reply=self.reply, call_id=call.id[:100]), False
         if not created and offered.read_only:
             # Read-only: running it again (a retried turn) changes nothing anywhere.
@@ -391,6 +394,9 @@ class Toolbox:
     def resume_confirmed(self) -> list[ChatMessage]:
         """Run the calls the customer confirmed into this reply (exactly once) and return
         the messages that put them and their results in the model's context."""
+        question = self.reply.reply_to
+        if question is None or not (question.client_message_id or "").startswith(CONFIRM_PREFIX):
+            return []  # only a confirmation's turn runs confirmed calls: no query otherwise
         rows = list(ToolCall.objects.filter(run_by_reply=self.reply).select_related("tool"))
         if not rows:
             return []
