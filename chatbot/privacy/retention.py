@@ -20,7 +20,13 @@ from accounts.models import AuditEvent
 from chatbot.models import ProviderCall
 from chatbot.platform.event_bus import event_streams_delete
 from chatbot.tools.models import ToolCall
-from conversations.models import Conversation, Message, ModerationFlag
+from conversations.models import (
+    Conversation,
+    ConversationEvent,
+    Feedback,
+    Message,
+    ModerationFlag,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +81,15 @@ def _anonymise_batch(ids: list) -> tuple[int, int, int]:
     ToolCall.objects.filter(conversation_id__in=ids).update(
         arguments_masked={}, arguments_encrypted="", label=""
     )
+    # Handoff (docs/handoff.md): the customer's feedback comments, staff notes and the
+    # reasons given for a handoff are free text about the person; the address they left too.
+    Feedback.objects.filter(conversation_id__in=ids).update(comment="")
+    ConversationEvent.objects.filter(
+        conversation_id__in=ids,
+        kind__in=[ConversationEvent.Kind.NOTE, ConversationEvent.Kind.HANDOFF_REQUESTED],
+    ).update(detail={})
     conversations = Conversation.objects.filter(pk__in=ids).update(
-        customer=None, title="", status=Conversation.Status.CLOSED
+        customer=None, title="", status=Conversation.Status.CLOSED, followup_email=""
     )
     return conversations, messages, flags
 

@@ -6,6 +6,8 @@ from datetime import date, timedelta
 
 from django.conf import settings
 
+from conversations.services import conversation_handoff_request
+
 from .registry import ToolContext, builtin
 
 
@@ -63,16 +65,14 @@ def _hit_as_dict(hit) -> dict:
 # --------------------------------------------------------------------------- handoff
 
 
-def _handoff_request():
-    """The handoff service, when the conversations app has it (else None)."""
-    services = importlib.import_module("conversations.services")
-    return getattr(services, "conversation_handoff_request", None)
+def _handoff_available() -> bool:
+    return settings.HANDOFF_ENABLED
 
 
 @builtin(
     name="handoff_to_human",
     description="Hand the conversation over to a person on the support team, when the "
-    "customer asks for one or you cannot help. Give a short reason.",
+    "customer asks for one or you cannot help. Give a short reason for the team.",
     parameters={
         "type": "object",
         "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 300}},
@@ -80,11 +80,22 @@ def _handoff_request():
         "additionalProperties": False,
     },
     status_label="Asking a person to join…",
-    available=lambda: _handoff_request() is not None,
+    available=_handoff_available,
 )
 def handoff_to_human(context: ToolContext, arguments: dict) -> dict:
-    _handoff_request()(conversation=context.conversation, reason=arguments["reason"], source="tool")
-    return {"handed_off": True, "note": "A person from the support team will join."}
+    """The handoff service (docs/handoff.md): the model's explanation is a note for staff."""
+    requested = conversation_handoff_request(
+        conversation=context.conversation,
+        reason="model_request",
+        source="tool",
+        note=arguments["reason"],
+    )
+    return {
+        "handling": requested.handling,
+        "note": "A person from the support team will join; tell the customer so."
+        if requested.handling in ("waiting", "human")
+        else "No one is available right now; the customer may leave an email for a reply.",
+    }
 
 
 # ------------------------------------------------------------------ the demo's order status

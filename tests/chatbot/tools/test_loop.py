@@ -192,3 +192,25 @@ def test_after_tool_results_a_fallback_without_tool_support_is_skipped(
     assert reply.status == Message.Status.FAILED
     skipped = ProviderCall.objects.filter(model="plain-model").values_list("error_kind", flat=True)
     assert list(skipped) == ["no_tool_support"]
+
+
+def test_the_model_hands_the_conversation_to_a_person(
+    use_llm_stub, django_capture_on_commit_callbacks
+):
+    from conversations.models import Conversation, ConversationEvent
+
+    use_llm_stub.script(
+        ToolCalls([Call("handoff_to_human", {"reason": "Customer wants a refund exception"})])
+    )
+    use_llm_stub.script(Reply(text="A colleague will join you shortly."))
+    conversation = ConversationFactory()
+
+    reply = turn(conversation, "My refund was refused twice.", django_capture_on_commit_callbacks)
+
+    assert reply.content == "A colleague will join you shortly."
+    assert Conversation.objects.get(pk=conversation.pk).handling in ("waiting", "followup")
+    event = ConversationEvent.objects.get(conversation=conversation, kind="handoff_requested")
+    assert event.detail["source"] == "tool"
+    assert event.detail["note"] == "Customer wants a refund exception"
+    told = json.loads(use_llm_stub.requests[1].tool_results[0]["content"])
+    assert told["status"] == "ok" and told["data"]["handling"] in ("waiting", "followup")
