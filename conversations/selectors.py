@@ -30,6 +30,7 @@ def message_list(
         Message.objects.filter(conversation=conversation)
         .select_related("author")  # a staff message shows its author's name
         .order_by("created_at", "id")
+        .prefetch_related("citations")  # the replies' knowledge-base sources, one query
     )
     if after is not None:
         queryset = queryset.filter(

@@ -1,4 +1,5 @@
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from chatbot.platform.fields import StrictCharField
@@ -31,10 +32,19 @@ class ConversationSerializer(serializers.ModelSerializer):
         ]
 
 
+class CitationSerializer(serializers.Serializer):
+    """A knowledge-base source a reply cited as [number] (chatbot.knowledge.Citation)."""
+
+    number = serializers.IntegerField()
+    title = serializers.CharField()
+    url = serializers.CharField(allow_blank=True)  # empty: the article has no public page
+
+
 class MessageSerializer(serializers.ModelSerializer):
     author_name = serializers.SerializerMethodField(
         help_text="A staff message's author as customers see them (a person, not the bot)."
     )
+    citations = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
@@ -61,6 +71,8 @@ class MessageSerializer(serializers.ModelSerializer):
             # Human handoff (docs/handoff.md).
             "author_name",
             "handoff_offered",
+            # Knowledge base (docs/knowledge-base.md): the sources a completed reply cited.
+            "citations",
         ]
         read_only_fields = fields
 
@@ -68,6 +80,16 @@ class MessageSerializer(serializers.ModelSerializer):
         if message.role != Message.Role.STAFF:
             return ""
         return agent_name(message.author)
+
+    @extend_schema_field(CitationSerializer(many=True))
+    def get_citations(self, message: Message) -> list[dict]:
+        # Only a completed reply can have cited anything: no query for the others.
+        if message.role != Message.Role.ASSISTANT or message.status != Message.Status.COMPLETED:
+            return []
+        return [
+            {"number": c.number, "title": c.title, "url": c.url}
+            for c in message.citations.all()  # prefetched by the message list
+        ]
 
 
 class MessagePageSerializer(serializers.Serializer):

@@ -2,7 +2,9 @@
 """A clearly labelled responder that needs no network, so the demo works anywhere.
 
 It answers in the customer's language as far as it can: Chinese when the last customer
-message is written in Chinese characters, English otherwise.
+message is written in Chinese characters, English otherwise. When the turn was given
+knowledge-base sources (`ChatRequest.sources`), it answers from them: the best source
+quoted and cited as [1], so the demo helps without any model.
 
 When the demo's `order_status` tool is offered and the customer's message names an order
 number ("order 1234", "#1234", "订单 1234"), it calls that tool, deterministically, and
@@ -12,7 +14,14 @@ import json
 import re
 import time
 
-from .types import ChatRequest, Completion, DeltaCallback, ToolCallRequest, estimate_tokens
+from .types import (
+    ChatRequest,
+    Completion,
+    DeltaCallback,
+    KnowledgeSource,
+    ToolCallRequest,
+    estimate_tokens,
+)
 
 OFFLINE_MODEL = "offline-responder"
 
@@ -25,6 +34,87 @@ _KANA = re.compile(r"[\u3040-\u30ff]")  # Japanese also writes with Han: not Chi
 # CJK punctuation), which have no spaces between them. Lossless: "".join(pieces) == text.
 _CJK_RUN = f"{_HAN}\u3000-\u303f\uff00-\uffef"
 _PIECES = re.compile(f"[{_CJK_RUN}]{{1,2}}|[^\\s{_CJK_RUN}]+\\s*|\\s+")
+# The longest quote from a source, in characters (a chunk is a few hundred tokens).
+QUOTE_MAX_CHARS = 700
+
+
+_WORDS = re.compile(r"[a-z0-9]{3,}")
+_HAN_RUN = re.compile(f"[{_HAN}]+")
+# Words too common to tell two passages apart.
+_COMMON = frozenset(
+    [
+        "the",
+        "and",
+        "are",
+        "can",
+        "could",
+        "did",
+        "does",
+        "for",
+        "from",
+        "get",
+        "got",
+        "had",
+        "has",
+        "have",
+        "how",
+        "into",
+        "its",
+        "may",
+        "not",
+        "our",
+        "out",
+        "should",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "this",
+        "use",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "about",
+        "after",
+        "also",
+        "any",
+    ]
+)
+_SUFFIX = re.compile(r"(?<=[a-z]{3})(ing|ed|(?<!s)s)$")
+
+
+def _terms(text: str) -> set[str]:
+    """Latin words (3+ letters, common ones dropped, crudely stemmed) and Chinese character
+    pairs: enough to tell which of a few passages a question is about."""
+    text = text.lower()
+    pairs = {run[i : i + 2] for run in _HAN_RUN.findall(text) for i in range(len(run) - 1)}
+    words = {_SUFFIX.sub("", w) for w in _WORDS.findall(text) if w not in _COMMON}
+    return words | pairs
+
+
+def best_source(question: str, sources: tuple[KnowledgeSource, ...]) -> KnowledgeSource:
+    """The source sharing the most terms with the question; the search's order breaks ties.
+
+    The search ranks articles; several chunks of the best article often score alike (same
+    title and tags), so this picks the one whose own heading and text fit the question."""
+    asked = _terms(question)
+    return max(
+        sources,
+        key=lambda s: (len(asked & _terms(f"{s.heading} {s.text}")), -s.number),
+    )
 
 
 ORDER_TOOL = "order_status"
@@ -116,6 +206,23 @@ class OfflineResponder:
             "responder through the order-status tool."
         )
 
+    def quote(self, question: str, source: KnowledgeSource) -> str:
+        """The best source, quoted and cited: the demo's answer from the knowledge base."""
+        text = source.text.strip()
+        if len(text) > QUOTE_MAX_CHARS:
+            text = text[: QUOTE_MAX_CHARS - 3].rstrip() + "..."
+        quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines())
+        where = f"{source.title} \u203a {source.heading}" if source.heading else source.title
+        if is_chinese(question):
+            return (
+                f"根据我们的帮助文章《{where}》[{source.number}]：\n\n{quoted}\n\n"
+                "（离线演示应答程序：直接引用知识库，未使用语言模型。）"
+            )
+        return (
+            f"From our help article **{where}** [{source.number}]:\n\n{quoted}\n\n"
+            "_(Offline demo responder: quoted from the knowledge base, no language model.)_"
+        )
+
     def stream(self, request: ChatRequest, on_delta: DeltaCallback) -> Completion:
         started = time.monotonic()
         question = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
@@ -133,6 +240,8 @@ class OfflineResponder:
         last = request.messages[-1] if request.messages else None
         if last is not None and last.role == "tool":
             text = self.compose_order_answer(question, last.content)
+        elif request.sources:
+            text = self.quote(question, best_source(question, request.sources))
         else:
             text = self.compose(question)
         for piece in _PIECES.findall(text):

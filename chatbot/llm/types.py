@@ -31,6 +31,21 @@ class ChatMessage:
     # An assistant turn that called tools, and a tool result answering one of its calls.
     tool_calls: tuple[ToolCallRequest, ...] = ()
     tool_call_id: str = ""
+    # Reference material (knowledge-base sources), not instructions: the reply may quote it,
+    # so the output guard does not treat it as a system prompt that must not leak.
+    reference: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeSource:
+    """A knowledge-base source given to the model as `[number]` (chatbot.knowledge)."""
+
+    number: int
+    title: str
+    text: str
+    heading: str = ""
+    url: str = ""
+    chunk_id: int | None = None  # which chunk it is (for the reply's citations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +58,9 @@ class ChatRequest:
     user: str | None = None
     # Tools the model may call; empty: a plain chat request (no `tools` sent).
     tools: tuple[ToolSpec, ...] = ()
+    # The knowledge-base sources already written into `messages`, as data: the offline
+    # responder answers from them (it cannot search), and they are what a reply may cite.
+    sources: tuple[KnowledgeSource, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

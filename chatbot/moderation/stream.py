@@ -91,7 +91,9 @@ class OutputGuard:
     @classmethod
     def for_request(cls, request) -> "OutputGuard":
         return cls(
-            system_prompt="\n\n".join(m.content for m in request.messages if m.role == "system")
+            system_prompt="\n\n".join(
+                m.content for m in request.messages if m.role == "system" and not m.reference
+            )
         )
 
     def restart(self) -> None:

@@ -165,7 +165,8 @@ csat_ratings = Counter(
 helpfulness_votes = Counter(f"{PREFIX}_helpfulness_votes", "Per-reply votes: up or down.", ["vote"])
 kb_answers = Counter(
     f"{PREFIX}_kb_answers",
-    "Knowledge-base answers: cited or dont_know. (Slot: knowledge base.)",
+    "Knowledge-base answers: cited, uncited, dont_know (no source, no model call) or "
+    "unsupported (knowledge-only mode, cited no given source).",
     ["result"],
 )
 tool_calls = Counter(
@@ -270,6 +271,10 @@ def record_feedback(*, kind: str, vote: str) -> None:
         csat_ratings.labels(bounded(vote, _VOTES)).inc()
     else:
         helpfulness_votes.labels(bounded(vote, _VOTES)).inc()
+
+
+def record_kb_answer(*, result: str) -> None:
+    kb_answers.labels(bounded(result)).inc()
 
 
 def record_moderation_flag(*, source: str, category: str, action: str) -> None:

@@ -1,6 +1,6 @@
 """The turn pipeline: a reply generated as named steps over one `Turn`.
 
-    claim → admit → context → cache → generate → finish
+    claim → admit → context (+ knowledge) → knowledge-only refusal → cache → generate → finish
 
 `reply_generate` claims the reply (chatbot.replies.lifecycle), then runs `STEPS` in order.
 Each step reads and extends the `Turn`. A step that settles the reply (a refusal, a merge,
@@ -29,10 +29,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 
 from accounts.selectors import ResolvedPreference, model_preference_resolve
 from chatbot.cost import budgets, debounce
 from chatbot.cost.response_cache import Probe, response_cache_probe, response_cache_store
+from chatbot.knowledge.answering import (
+    TurnKnowledge,
+    answer_verdict,
+    fallback_text,
+    knowledge_for_turn,
+    reply_citations_record,
+    unsupported_answer_record,
+)
 from chatbot.llm import ChatMessage, ChatRequest, Completion, LLMError
 from chatbot.moderation import OUTPUT, OutputBlocked, OutputGuard
 from chatbot.moderation.services import message_moderate, moderation_flags_record
@@ -41,6 +50,7 @@ from chatbot.prompt.context import context_build
 from chatbot.routing.router import route_stream
 from chatbot.routing.selectors import hops_after_tool_results, route_plan
 from chatbot.tools.runner import Toolbox
+from conversations import services as conversation_services
 from conversations.models import Conversation, Message
 from conversations.services import conversation_handoff_offer
 
@@ -78,6 +88,7 @@ class Turn:
     last_beat: float = field(default_factory=time.monotonic)  # the claim set a fresh lease
     preference: ResolvedPreference | None = None
     request: ChatRequest | None = None
+    knowledge: TurnKnowledge | None = None
     cache_probe: Probe | None = None
     ending: Ending | None = None
 
@@ -169,9 +180,56 @@ def admit(turn: Turn) -> None:
 
 
 def build_context(turn: Turn) -> None:
-    turn.request = context_build(
-        reply=turn.reply, preference=turn.preference, model=turn.preference.model
+    question = turn.reply.reply_to
+    turn.knowledge = knowledge_for_turn(
+        question=question.content,
+        widget_key_id=turn.reply.conversation.widget_key_id,
+        message=question,
     )
+    turn.request = context_build(
+        reply=turn.reply,
+        preference=turn.preference,
+        model=turn.preference.model,
+        sources=turn.knowledge.sources(),
+        only_from_sources=turn.knowledge.only_from_kb,
+    )
+
+
+def answer_without_sources(turn: Turn) -> None:
+    """Knowledge-only mode and nothing good enough retrieved: say so, offer a person, and
+    call no model (docs/knowledge-base.md)."""
+    if not turn.knowledge.only_from_kb or turn.request.sources:
+        return
+    text = fallback_text(knowledge=turn.knowledge, question=turn.reply.reply_to.content)
+    completed = lifecycle.reply_complete(
+        claimed=turn.claimed,
+        content=text,
+        model="",
+        prompt_tokens=0,
+        completion_tokens=0,
+        latency_ms=turn.elapsed_ms(),
+        route_reason="knowledge-only mode: no source found",
+    )
+    if completed:
+        metrics.record_kb_answer(result="dont_know")
+        knowledge_offer_person(turn, reason="knowledge_gap")
+    turn.end(completed, outcome="completed", last_delta=text)
+
+
+def knowledge_offer_person(turn: Turn, *, reason: str) -> None:
+    """The hook that offers the customer a person when the knowledge base cannot help.
+
+    It calls `conversations.services.conversation_handoff_offer` (built by the handoff work)
+    when that exists; until then there is nothing to offer through, and the fallback text
+    itself tells the customer a person can help."""
+    offer = getattr(conversation_services, "conversation_handoff_offer", None)
+    if offer is None:
+        logger.info("reply %s: a person would be offered (%s)", turn.reply.id, reason)
+        return
+    try:
+        offer(conversation=turn.reply.conversation, reply=turn.reply, reason=reason)
+    except Exception:  # the answer stands even if the offer cannot be made
+        logger.exception("reply %s: could not offer a person", turn.reply.id)
 
 
 def answer_from_cache(turn: Turn) -> None:
@@ -201,9 +259,12 @@ class ReplyStream:
     keeping the lease alive. Publishing is best effort: when the event bus fails, the
     reply goes on and clients get the final message (now or on reconnect)."""
 
-    def __init__(self, turn: Turn, guard: OutputGuard):
+    def __init__(self, turn: Turn, guard: OutputGuard, *, hold: bool = False):
         self.turn = turn
         self.guard = guard
+        # Hold every delta until the answer is judged (knowledge-only mode replaces an
+        # unsupported answer: it must never have been shown).
+        self.hold = hold
         self.unsent: list[str] = []  # shown text not yet published
         self.earlier_rounds = ""  # text of finished tool rounds: stays shown on a retry
         self.last_publish = 0.0
@@ -212,7 +273,7 @@ class ReplyStream:
     def on_delta(self, text: str) -> None:
         if text := self.guard.feed(text):  # may hold back a tail, or raise OutputBlocked
             self.unsent.append(text)
-            if time.monotonic() - self.last_publish >= DELTA_COALESCE_SECONDS:
+            if not self.hold and time.monotonic() - self.last_publish >= DELTA_COALESCE_SECONDS:
                 self.flush()
         self.turn.heartbeat()
 
@@ -272,7 +333,11 @@ def _confirmation_text(awaiting) -> str:
 def generate(turn: Turn) -> None:
     """The model, with tools: route each round (retries, fallbacks, breaker), stream it
     through the output guard, run the calls it makes, and go on until it answers."""
-    stream = ReplyStream(turn, OutputGuard.for_request(turn.request))
+    knowledge = turn.knowledge
+    replace_unsupported = bool(
+        knowledge and knowledge.only_from_kb and knowledge.settings.replace_unsupported
+    )
+    stream = ReplyStream(turn, OutputGuard.for_request(turn.request), hold=replace_unsupported)
     toolbox = Toolbox(reply=turn.reply, publish=lambda *event: _tool_status_publish(turn, *event))
     messages = [*turn.request.messages, *toolbox.resume_confirmed()]
     rounds = _Rounds(used_tools=len(messages) > len(turn.request.messages))
@@ -338,20 +403,61 @@ def generate(turn: Turn) -> None:
         prompt_tokens=rounds.prompt_tokens,
         completion_tokens=rounds.completion_tokens,
     )
-    completed = lifecycle.reply_complete(
-        claimed=turn.claimed,
-        content=completion.text,
-        model=completion.model,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        latency_ms=turn.elapsed_ms(),
-        route_reason=routed.route_reason,
-    )
+    content, last_delta = completion.text, stream.remainder(tail)
+    sources = turn.request.sources
+    verdict = answer_verdict(text=completion.text, source_count=len(sources))
+    unsupported = bool(knowledge and knowledge.only_from_kb and not verdict.supported)
+    if unsupported and replace_unsupported:
+        content = last_delta = fallback_text(
+            knowledge=knowledge, question=turn.reply.reply_to.content
+        )
+    # One transaction: whoever sees the reply completed sees its citations too.
+    with transaction.atomic():
+        completed = lifecycle.reply_complete(
+            claimed=turn.claimed,
+            content=content,
+            model=completion.model,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            latency_ms=turn.elapsed_ms(),
+            route_reason=routed.route_reason,
+        )
+        if completed and (sources or unsupported):
+            knowledge_answer_record(
+                turn, verdict=verdict, unsupported=unsupported, text=completion.text
+            )
     if completed:
         moderation_flags_record(message=turn.reply, source=OUTPUT, verdict=stream.guard.verdict)
         if not rounds.used_tools:  # a tool's answer is this customer's: never shared
             response_cache_store(probe=turn.cache_probe, completion=completion)
-    turn.end(completed, outcome="completed", last_delta=stream.remainder(tail))
+        if unsupported and knowledge.settings.replace_unsupported:
+            knowledge_offer_person(turn, reason="knowledge_unsupported")
+    turn.end(completed, outcome="completed", last_delta=last_delta)
+
+
+def knowledge_answer_record(turn: Turn, *, verdict, unsupported: bool, text: str) -> None:
+    """Citations on the reply, or the flag of an unsupported answer; counted."""
+    knowledge = turn.knowledge
+    if unsupported:
+        replaced = knowledge.settings.replace_unsupported
+        unsupported_answer_record(
+            reply=turn.reply,
+            verdict=verdict,
+            original=text,
+            replaced=replaced,
+            question=turn.reply.reply_to.content,
+        )
+        metrics.record_kb_answer(result="unsupported")
+        if replaced:
+            return
+    if verdict.cited:
+        reply_citations_record(
+            reply=turn.reply, knowledge=knowledge, given=turn.request.sources, text=text
+        )
+        if not unsupported:
+            metrics.record_kb_answer(result="cited")
+    elif not unsupported:
+        metrics.record_kb_answer(result="uncited")
 
 
 # ------------------------------------------------------------------------------ finish
@@ -452,7 +558,13 @@ def _tool_status_publish(turn: Turn, tool: str, status: str, label: str, row_id)
         logger.exception("reply %s: could not publish a tool status", turn.reply.id)
 
 
-STEPS: tuple[Callable[[Turn], None], ...] = (admit, build_context, answer_from_cache, generate)
+STEPS: tuple[Callable[[Turn], None], ...] = (
+    admit,
+    build_context,
+    answer_without_sources,
+    answer_from_cache,
+    generate,
+)
 
 
 def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:

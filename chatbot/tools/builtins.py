@@ -1,11 +1,11 @@
 """The built-in tools. Importing this module registers them (chatbot.tools.apps)."""
 
 import hashlib
-import importlib
 from datetime import date, timedelta
 
 from django.conf import settings
 
+from chatbot.knowledge.retrieval import knowledge_search
 from conversations.services import conversation_handoff_request
 
 from .registry import ToolContext, builtin
@@ -30,14 +30,6 @@ def get_conversation_status(context: ToolContext, arguments: dict) -> dict:
 # ------------------------------------------------------------------ knowledge-base search
 
 
-def _knowledge_search():
-    """The knowledge base's read API, when that app is installed (else None)."""
-    try:
-        return importlib.import_module("chatbot.knowledge.retrieval").knowledge_search
-    except ImportError:
-        return None
-
-
 @builtin(
     name="search_knowledge_base",
     description="Search the help articles of this shop. Use it for questions about "
@@ -49,16 +41,15 @@ def _knowledge_search():
         "additionalProperties": False,
     },
     status_label="Searching the help articles…",
-    available=lambda: _knowledge_search() is not None,
 )
 def search_knowledge_base(context: ToolContext, arguments: dict) -> dict:
-    search = _knowledge_search()
-    hits = search(query=arguments["query"], widget_key_id=context.widget_key_id, limit=5)
+    """The knowledge base's retrieval (chatbot.knowledge), scoped to the widget key."""
+    hits = knowledge_search(query=arguments["query"], widget_key_id=context.widget_key_id, limit=5)
     return {"results": [_hit_as_dict(hit) for hit in hits]}
 
 
 def _hit_as_dict(hit) -> dict:
-    fields = ("title", "text", "url", "score", "article_id", "chunk_id")
+    fields = ("title", "heading", "text", "url", "score", "article_id", "chunk_id")
     return {f: getattr(hit, f) for f in fields if getattr(hit, f, None) not in (None, "")}
 
 

@@ -29,6 +29,7 @@ Quick start::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http
 import json
 import math
@@ -66,8 +67,9 @@ __all__ = [
     "split_text",
 ]
 
-Endpoint = Literal["chat", "moderations", "models"]
-"""The scriptable endpoints: ``/v1/chat/completions``, ``/v1/moderations``, ``/v1/models``."""
+Endpoint = Literal["chat", "moderations", "models", "embeddings"]
+"""The scriptable endpoints: ``/v1/chat/completions``, ``/v1/moderations``, ``/v1/models``,
+``/v1/embeddings``."""
 
 STUB_MODEL = "stub-model"
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
@@ -147,6 +149,31 @@ class ToolCalls:
     def call_ids(self) -> tuple[str, ...]:
         """The ids sent for each call (fixed when the action is created)."""
         return self._ids  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """A ``/v1/embeddings`` answer (the default for that endpoint): one vector per input.
+
+    Deterministic and a little semantic: the input's words (and Chinese character pairs)
+    hashed into ``dimensions`` buckets, so texts sharing words are near each other. With
+    ``synonyms`` ({"parcel": "delivery"}) a word counts as another, which is what lets a
+    test prove that the vector ranking finds what the words alone do not."""
+
+    dimensions: int = 64
+    synonyms: tuple[tuple[str, str], ...] = ()
+
+    def vector(self, text: str) -> list[float]:
+        words = re.findall(r"[a-z0-9]+", text.lower())
+        han = re.findall(r"[\u4e00-\u9fff]+", text)
+        words += [run[i : i + 2] for run in han for i in range(max(1, len(run) - 1))]
+        mapped = dict(self.synonyms)
+        vector = [0.0] * self.dimensions
+        for word in words:
+            word = mapped.get(word, word)
+            digest = hashlib.sha256(word.encode()).digest()
+            vector[int.from_bytes(digest[:4], "big") % self.dimensions] += 1.0
+        return vector
 
 
 @dataclass(frozen=True)
@@ -256,7 +283,7 @@ class Moderation:
 
 ChatAction = Reply | ToolCalls | Echo | Error | Hang | Reset | CutStream | MalformedJSON
 """Actions usable for ``/v1/chat/completions``."""
-Action = ChatAction | Moderation
+Action = ChatAction | Moderation | Embeddings
 """Anything that can be scripted."""
 
 _GENERIC_ACTIONS = (Error, Hang, Reset, MalformedJSON)
@@ -547,6 +574,7 @@ def _outcome_name(action: Action) -> str:
         CutStream: "cut_stream",
         MalformedJSON: "malformed_json",
         Moderation: "moderation",
+        Embeddings: "embeddings",
     }[type(action)]
 
 
@@ -788,6 +816,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", "/v1/chat/completions"): "chat",
             ("POST", "/v1/moderations"): "moderations",
             ("GET", "/v1/models"): "models",
+            ("POST", "/v1/embeddings"): "embeddings",
         }.get((self.command, path.rstrip("/")))
 
         problem: tuple[str, int, str] | None = None
@@ -811,7 +840,7 @@ class _Handler(BaseHTTPRequestHandler):
             rec.model is None or not isinstance(body.get("messages"), list)
         ):
             problem = ("bad_request", 400, "Missing required parameter: 'model' or 'messages'.")
-        elif endpoint == "moderations" and "input" not in (body or {}):
+        elif endpoint in ("moderations", "embeddings") and "input" not in (body or {}):
             problem = ("bad_request", 400, "Missing required parameter: 'input'.")
 
         if problem is not None:
@@ -819,7 +848,7 @@ class _Handler(BaseHTTPRequestHandler):
             action: Action | None = None
         else:
             assert endpoint is not None
-            if endpoint == "moderations":
+            if endpoint in ("moderations", "embeddings"):
                 match_text = "\n".join(_moderation_inputs((body or {}).get("input")))
             else:
                 match_text = rec.last_user_message
@@ -872,6 +901,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._malformed(action)
         elif isinstance(action, Moderation):
             self._moderation(action, body)
+        elif isinstance(action, Embeddings):
+            self._embeddings(action, body)
+
+    def _embeddings(self, action: Embeddings, body: dict[str, Any]) -> None:
+        inputs = _moderation_inputs(body.get("input"))
+        self._send_json(
+            200,
+            {
+                "object": "list",
+                "model": self._rec.model or "stub-embedding",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": action.vector(text)}
+                    for i, text in enumerate(inputs)
+                ],
+                "usage": {
+                    "prompt_tokens": sum(estimate_tokens(t) for t in inputs),
+                    "total_tokens": sum(estimate_tokens(t) for t in inputs),
+                },
+            },
+        )
 
     def _usage(self, reply: Reply, text: str) -> dict[str, int]:
         prompt = reply.prompt_tokens
@@ -1146,6 +1195,7 @@ class StubLLMServer:
         self._initial_default: ChatAction = default if default is not None else Echo()
         self._default: ChatAction = self._initial_default
         self._default_moderation = Moderation()
+        self._default_embeddings = Embeddings()
         self._lock = threading.Condition()
         self._queue: list[ScriptEntry] = []
         self._requests: list[RecordedRequest] = []
@@ -1232,11 +1282,14 @@ class StubLLMServer:
             raise ValueError("times must be >= 1")
         if endpoint is None:
             endpoint = "moderations" if isinstance(action, Moderation) else "chat"
+            endpoint = "embeddings" if isinstance(action, Embeddings) else endpoint
         if isinstance(action, Moderation) and endpoint != "moderations":
             raise ValueError("Moderation entries only apply to the moderations endpoint")
+        if isinstance(action, Embeddings) and endpoint != "embeddings":
+            raise ValueError("Embeddings entries only apply to the embeddings endpoint")
         if isinstance(action, _CHAT_ONLY_ACTIONS) and endpoint != "chat":
             raise ValueError(f"{type(action).__name__} entries only apply to the chat endpoint")
-        if not isinstance(action, (*_GENERIC_ACTIONS, *_CHAT_ONLY_ACTIONS, Moderation)):
+        if not isinstance(action, (*_GENERIC_ACTIONS, *_CHAT_ONLY_ACTIONS, Moderation, Embeddings)):
             raise TypeError(f"not a script action: {action!r}")
         entry = ScriptEntry(action, endpoint, model, when_contains, times)
         with self._lock:
@@ -1264,6 +1317,15 @@ class StubLLMServer:
         self._default_moderation = action
 
     @property
+    def default_embeddings(self) -> Embeddings:
+        """What unmatched embeddings requests get (hashed words, 64 dimensions)."""
+        return self._default_embeddings
+
+    @default_embeddings.setter
+    def default_embeddings(self, action: Embeddings) -> None:
+        self._default_embeddings = action
+
+    @property
     def pending(self) -> list[ScriptEntry]:
         """Script entries not yet (fully) consumed, in queue order."""
         with self._lock:
@@ -1281,6 +1343,7 @@ class StubLLMServer:
             self._models_seen.clear()
             self._default = self._initial_default
             self._default_moderation = Moderation()
+            self._default_embeddings = Embeddings()
             if abort_in_flight:
                 self._abort.set()
                 self._abort = threading.Event()
@@ -1339,5 +1402,7 @@ class StubLLMServer:
                     action = self._default
                 elif endpoint == "moderations":
                     action = self._default_moderation
+                elif endpoint == "embeddings":
+                    action = self._default_embeddings
             outcome = "models" if action is None else _outcome_name(action)
             return action, self._record(rec, action, outcome)

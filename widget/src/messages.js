@@ -9,6 +9,23 @@ export const rank = (status) => (status in RANK ? RANK[status] : 2);
 export const isFinal = (status) => rank(status) === 2;
 export const ROLES = new Set(['user', 'assistant', 'staff', 'system']);
 
+// The knowledge-base sources a finished reply cited ({number, title, url}), cleaned for
+// display: numbered, titled, links only when safe (http/https), one line per source.
+export function citationList(msg, isSafeUrl) {
+  if (!msg || msg.role === 'user' || !Array.isArray(msg.citations)) return [];
+  const seen = new Set();
+  const out = [];
+  for (const c of msg.citations) {
+    if (!c || typeof c.title !== 'string' || !c.title.trim()) continue;
+    const number = Number(c.number);
+    if (!Number.isInteger(number) || number < 1 || seen.has(number)) continue;
+    seen.add(number);
+    const url = typeof c.url === 'string' && isSafeUrl(c.url) && /^https?:/i.test(c.url) ? c.url : '';
+    out.push({ number, title: c.title.trim(), url });
+  }
+  return out.sort((a, b) => a.number - b.number);
+}
+
 export function newReplyMsg(id) {
   return { id, role: 'assistant', content: '', status: 'pending', created_at: new Date().toISOString() };
 }

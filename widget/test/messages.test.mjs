@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
+  citationList,
   countChars,
   describeSendError,
   displayText,
@@ -119,5 +120,34 @@ describe('failed replies and lengths', () => {
     assert.equal(countChars('👋🏽'), 2); // 4 UTF-16 units
     assert.equal(countChars('你好'), 2);
     assert.equal(countChars(''), 0);
+  });
+});
+
+describe('citations', () => {
+  const safe = (u) => /^(https?:|mailto:)/i.test(u);
+  test('a reply lists its cited sources in order, links only for http(s)', () => {
+    const msg = {
+      role: 'assistant',
+      citations: [
+        { number: 2, title: 'Shipping', url: 'https://shop.example.com/ship' },
+        { number: 1, title: ' Returns ', url: '' },
+        { number: 3, title: 'Evil', url: 'javascript:alert(1)' },
+        { number: 4, title: 'Mail', url: 'mailto:a@example.com' },
+      ],
+    };
+    assert.deepEqual(citationList(msg, safe), [
+      { number: 1, title: 'Returns', url: '' },
+      { number: 2, title: 'Shipping', url: 'https://shop.example.com/ship' },
+      { number: 3, title: 'Evil', url: '' },
+      { number: 4, title: 'Mail', url: '' },
+    ]);
+  });
+  test('nothing for customer messages, missing or malformed citations', () => {
+    assert.deepEqual(citationList({ role: 'user', citations: [{ number: 1, title: 'x' }] }, safe), []);
+    assert.deepEqual(citationList({ role: 'assistant' }, safe), []);
+    assert.deepEqual(
+      citationList({ role: 'assistant', citations: [null, { number: 'x', title: 'a' }, { number: 1 }, { number: 1, title: 'ok' }, { number: 1, title: 'dup' }] }, safe),
+      [{ number: 1, title: 'ok', url: '' }],
+    );
   });
 });

@@ -2,8 +2,8 @@
 // animation frame (which also throttles re-rendering streamed Markdown).
 
 import { SERVER_LANG } from '../i18n.js';
-import { parseMarkdown, textOf } from '../markdown.js';
-import { ROLES, SPEAKER, displayText, rank, replyErrorText, staffName } from '../messages.js';
+import { LINK_REL, parseMarkdown, safeUrl, textOf } from '../markdown.js';
+import { ROLES, SPEAKER, citationList, displayText, rank, replyErrorText, staffName } from '../messages.js';
 import { cfg, state } from '../state.js';
 import { visibleTools } from '../tools.js';
 import { appendTree, fmtTime, h } from './dom.js';
@@ -140,6 +140,27 @@ function renderItem(item) {
   }
 
   for (const entry of visibleTools(item, busy)) body.appendChild(toolEl(entry, T));
+  // The knowledge-base articles the reply cited: "[1] Title" (a link when it has a page).
+  const cited = busy || failedReply ? [] : citationList(m, safeUrl);
+  if (cited.length) {
+    const box = h('div', 'cd-sources');
+    const label = h('span', 'cd-sources-label');
+    label.textContent = T.sources;
+    const list = h('ol', 'cd-sources-list');
+    for (const c of cited) {
+      const li = h('li', 'cd-source', { 'data-number': String(c.number) });
+      const num = h('span', 'cd-source-number');
+      num.textContent = '[' + c.number + ']';
+      li.appendChild(num);
+      const title = c.url ? h('a', 'cd-source-link', { href: c.url, target: '_blank', rel: LINK_REL }) : h('span', 'cd-source-title');
+      title.textContent = c.title;
+      li.appendChild(title);
+      list.appendChild(li);
+    }
+    box.append(label, list);
+    body.appendChild(box);
+    said += '\n' + T.sources + ': ' + cited.map((c) => c.title).join(', ');
+  }
 
   const meta = item.meta;
   meta.replaceChildren();

@@ -1,0 +1,79 @@
+"""Optional embeddings through the provider's /v1/embeddings (the stub, real SDK): computed
+by the Celery task after import, searched by cosine, fused with full text by RRF."""
+
+import pytest
+
+from chatbot.knowledge import embeddings
+from chatbot.knowledge.models import Chunk
+from chatbot.knowledge.retrieval import full_text_search, knowledge_search
+from chatbot.knowledge.services import article_save
+from tests.factories import WidgetKeyFactory
+from tests.stub_llm import Embeddings, Error
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def embedded(settings, use_llm_stub, django_capture_on_commit_callbacks):
+    settings.KNOWLEDGE_EMBEDDING_MODEL = "stub-embedding"
+    # "parcel" means "orders" to this embedding model: words alone cannot make that link.
+    use_llm_stub.default_embeddings = Embeddings(synonyms=(("parcel", "orders"),))
+    embeddings._vectors.clear()
+
+    def save(title, body, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):  # the eager Celery task
+            return article_save(title=title, body=body, **kwargs).article
+
+    return save
+
+
+def _embedding_requests(stub):
+    return [r for r in stub.requests if r.path.endswith("/embeddings")]
+
+
+def test_import_embeds_every_chunk_through_the_task(embedded, use_llm_stub):
+    article = embedded("Shipping", "# Times\n\nOrders arrive in 3 days.\n\n# Costs\n\nFree.")
+    chunks = list(article.chunks.all())
+    assert all(c.embedding_model == "stub-embedding" and len(c.embedding) == 64 for c in chunks)
+    [request] = _embedding_requests(use_llm_stub)
+    assert request.body["model"] == "stub-embedding" and len(request.body["input"]) == 2
+
+
+def test_hybrid_search_finds_what_full_text_cannot(embedded):
+    embedded("Shipping", "Orders arrive within 3 days.")
+    embedded("Returns", "Send items back within 30 days.")
+    assert full_text_search(query="parcel", widget_key_id=None, limit=5) == []
+    hits = knowledge_search(query="parcel", widget_key_id=None)
+    assert hits[0].title == "Shipping" and hits[0].score > 0
+
+
+def test_the_vector_ranking_is_scoped_to_the_key(embedded):
+    key_a, key_b = WidgetKeyFactory(), WidgetKeyFactory()
+    embedded("Partner orders", "Orders for partners.", widget_key_ids=[key_a.id])
+    assert knowledge_search(query="parcel", widget_key_id=key_b.id) == []
+    assert knowledge_search(query="parcel", widget_key_id=key_a.id)[0].title == "Partner orders"
+
+
+def test_a_failing_embedding_endpoint_leaves_full_text_answering(embedded, use_llm_stub):
+    embedded("Shipping", "Orders arrive within 3 days.")
+    use_llm_stub.script(Error(status=500), endpoint="embeddings")
+    hits = knowledge_search(query="orders", widget_key_id=None)
+    assert [h.title for h in hits] == ["Shipping"]
+
+
+def test_chunks_already_embedded_are_not_embedded_again(embedded, use_llm_stub):
+    article = embedded("Shipping", "Orders arrive within 3 days.")
+    ids = list(article.chunks.values_list("pk", flat=True))
+    assert embeddings.chunks_embed(chunk_ids=ids) == 0
+    Chunk.objects.filter(pk__in=ids).update(embedding_model="an-older-model")
+    assert embeddings.chunks_embed(chunk_ids=ids) == 1
+
+
+def test_without_a_model_nothing_is_embedded(
+    settings, use_llm_stub, django_capture_on_commit_callbacks
+):
+    settings.KNOWLEDGE_EMBEDDING_MODEL = ""
+    with django_capture_on_commit_callbacks(execute=True):
+        article_save(title="Shipping", body="Orders arrive.")
+    assert _embedding_requests(use_llm_stub) == []
+    assert Chunk.objects.get().embedding is None
