@@ -1,9 +1,8 @@
 """Built-in tools: in-process functions offered to the model like HTTP tools.
 
 A built-in is registered with `@builtin(...)` (chatbot/tools/builtins.py) and enabled by
-name in TOOLS_BUILTINS. `available` lets a built-in depend on another part of Chatdesk
-(the knowledge base, the handoff) and stay out of the model's list where that part is
-missing.
+name in TOOLS_BUILTINS. `available` keeps a built-in out of the model's list while the
+part of Chatdesk it uses is switched off (the handoff, HANDOFF_ENABLED).
 """
 
 from collections.abc import Callable

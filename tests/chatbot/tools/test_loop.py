@@ -214,3 +214,26 @@ def test_the_model_hands_the_conversation_to_a_person(
     assert event.detail["note"] == "Customer wants a refund exception"
     told = json.loads(use_llm_stub.requests[1].tool_results[0]["content"])
     assert told["status"] == "ok" and told["data"]["handling"] in ("waiting", "followup")
+
+
+def test_the_model_searches_the_knowledge_base_of_its_widget_key_only(
+    use_llm_stub, widget_key, django_capture_on_commit_callbacks
+):
+    from accounts.services import widget_key_create
+    from chatbot.knowledge.services import article_save
+
+    other = widget_key_create(name="Other shop")
+    article_save(title="Returns", body="You can return any item within 30 days.")
+    article_save(title="Staff discount", body="Staff get 50% off.", widget_key_ids=[other.id])
+    use_llm_stub.script(
+        ToolCalls([Call("search_knowledge_base", {"query": "return staff discount"})])
+    )
+    use_llm_stub.script(Reply(text="You can return items within 30 days."))
+    conversation = ConversationFactory(widget_key=widget_key)
+
+    reply = turn(conversation, "Hi there", django_capture_on_commit_callbacks)
+
+    assert reply.content == "You can return items within 30 days."
+    told = json.loads(use_llm_stub.requests[1].tool_results[0]["content"])
+    titles = [hit["title"] for hit in told["data"]["results"]]
+    assert "Returns" in titles and "Staff discount" not in titles
