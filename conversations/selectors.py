@@ -3,7 +3,15 @@
 import statistics
 from datetime import timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -31,13 +39,22 @@ def message_list(
         Message.objects.filter(conversation=conversation)
         .select_related("author")  # a staff message shows its author's name
         .order_by("created_at", "id")
-        .prefetch_related("citations")  # the replies' knowledge-base sources, one query
     )
     if after is not None:
         queryset = queryset.filter(
             Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, id__gt=after.id)
         )
-    return list(queryset[:limit])
+    messages = list(queryset[:limit])
+    # The completed replies' knowledge-base sources: one query, none when there is no reply.
+    prefetch_related_objects(
+        [
+            m
+            for m in messages
+            if m.role == Message.Role.ASSISTANT and m.status == Message.Status.COMPLETED
+        ],
+        "citations",
+    )
+    return messages
 
 
 def message_get(*, conversation: Conversation, message_id) -> Message | None:

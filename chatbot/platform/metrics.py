@@ -254,6 +254,10 @@ def record_reply_end(*, outcome: str, error_code: str = "", seconds: float | Non
         reply_duration.labels(bounded(outcome)).observe(seconds)
 
 
+def record_kb_answer(*, result: str) -> None:
+    kb_answers.labels(bounded(result)).inc()
+
+
 _HANDOFF_SOURCES = frozenset({"widget", "message", "tool", "policy", "staff"})
 _VOTES = frozenset({"up", "down"})
 
@@ -271,10 +275,6 @@ def record_feedback(*, kind: str, vote: str) -> None:
         csat_ratings.labels(bounded(vote, _VOTES)).inc()
     else:
         helpfulness_votes.labels(bounded(vote, _VOTES)).inc()
-
-
-def record_kb_answer(*, result: str) -> None:
-    kb_answers.labels(bounded(result)).inc()
 
 
 def record_moderation_flag(*, source: str, category: str, action: str) -> None:

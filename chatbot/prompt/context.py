@@ -12,6 +12,12 @@ sources framed as reference material, so the instructions stay one stable prefix
 caching) and text inside an article is never read as an instruction. The sources take at
 most KNOWLEDGE_CONTEXT_SHARE of the input budget (best first; one that does not fit is left
 out whole); the history is trimmed to what is left.
+
+Human handoff (docs/handoff.md): a staff member's messages go in as the assistant side but
+marked as a person's ("[Human agent Alex]: ..."), and the handoff's steps (queued, an agent
+joined, the agent handed back) go in as system lines at their place in the conversation.
+So when the bot resumes it knows a person spoke, builds on it instead of repeating it, and
+answers the customer's next message instead of waiting for an agent.
 """
 
 from dataclasses import dataclass, replace
@@ -85,28 +91,6 @@ def system_prompt_build(*, preference: ResolvedPreference) -> str:
     return "\n\n".join(parts)
 
 
-def _handoff_lines(*, reply: Message, since: datetime, until: datetime) -> list[_Line]:
-    conversation = reply.conversation
-    if conversation.handoff_requested_at is None and conversation.assigned_at is None:
-        return []  # never handed to a person: no query
-    events = ConversationEvent.objects.filter(
-        conversation_id=reply.conversation_id,
-        kind__in=list(_HANDOFF_LINES),
-        created_at__gte=since,
-        created_at__lte=until,
-    ).order_by("created_at", "id")[: settings.CHAT_HISTORY_MESSAGES]
-    return [
-        _Line(
-            role=Message.Role.SYSTEM,
-            content=_HANDOFF_LINES[event.kind].format(
-                agent=event.detail.get("assignee_name") or event.detail.get("agent_name") or "?"
-            ),
-            created_at=event.created_at,
-        )
-        for event in events
-    ]
-
-
 # Added to the instructions when a turn has sources (so a turn without them is unchanged).
 CITE_INSTRUCTION = (
     "When the knowledge-base sources below answer the question, answer from them and cite "
@@ -147,6 +131,28 @@ def sources_fit(
 
 def sources_message(sources: tuple[KnowledgeSource, ...]) -> str:
     return "\n\n".join([SOURCES_HEADER, *(source_format(s) for s in sources)])
+
+
+def _handoff_lines(*, reply: Message, since: datetime, until: datetime) -> list[_Line]:
+    conversation = reply.conversation
+    if conversation.handoff_requested_at is None and conversation.assigned_at is None:
+        return []  # never handed to a person: no query
+    events = ConversationEvent.objects.filter(
+        conversation_id=reply.conversation_id,
+        kind__in=list(_HANDOFF_LINES),
+        created_at__gte=since,
+        created_at__lte=until,
+    ).order_by("created_at", "id")[: settings.CHAT_HISTORY_MESSAGES]
+    return [
+        _Line(
+            role=Message.Role.SYSTEM,
+            content=_HANDOFF_LINES[event.kind].format(
+                agent=event.detail.get("assignee_name") or event.detail.get("agent_name") or "?"
+            ),
+            created_at=event.created_at,
+        )
+        for event in events
+    ]
 
 
 def history_for(*, reply: Message) -> list[Message]:

@@ -40,6 +40,7 @@ from chatbot.knowledge.answering import (
     fallback_text,
     knowledge_for_turn,
     reply_citations_record,
+    turn_knowledge_record,
     unsupported_answer_record,
 )
 from chatbot.llm import ChatMessage, ChatRequest, Completion, LLMError
@@ -50,7 +51,6 @@ from chatbot.prompt.context import context_build
 from chatbot.routing.router import route_stream
 from chatbot.routing.selectors import hops_after_tool_results, route_plan
 from chatbot.tools.runner import Toolbox
-from conversations import services as conversation_services
 from conversations.models import Conversation, Message
 from conversations.services import conversation_handoff_offer
 
@@ -89,6 +89,7 @@ class Turn:
     preference: ResolvedPreference | None = None
     request: ChatRequest | None = None
     knowledge: TurnKnowledge | None = None
+    offer_reason: str | None = None  # set by a step that wants a person offered (finish)
     cache_probe: Probe | None = None
     ending: Ending | None = None
 
@@ -182,9 +183,7 @@ def admit(turn: Turn) -> None:
 def build_context(turn: Turn) -> None:
     question = turn.reply.reply_to
     turn.knowledge = knowledge_for_turn(
-        question=question.content,
-        widget_key_id=turn.reply.conversation.widget_key_id,
-        message=question,
+        question=question.content, widget_key_id=turn.reply.conversation.widget_key_id
     )
     turn.request = context_build(
         reply=turn.reply,
@@ -201,35 +200,22 @@ def answer_without_sources(turn: Turn) -> None:
     if not turn.knowledge.only_from_kb or turn.request.sources:
         return
     text = fallback_text(knowledge=turn.knowledge, question=turn.reply.reply_to.content)
-    completed = lifecycle.reply_complete(
-        claimed=turn.claimed,
-        content=text,
-        model="",
-        prompt_tokens=0,
-        completion_tokens=0,
-        latency_ms=turn.elapsed_ms(),
-        route_reason="knowledge-only mode: no source found",
-    )
+    with transaction.atomic():
+        completed = lifecycle.reply_complete(
+            claimed=turn.claimed,
+            content=text,
+            model="",
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_ms=turn.elapsed_ms(),
+            route_reason="knowledge-only mode: no source found",
+        )
+        if completed:
+            turn_knowledge_record(knowledge=turn.knowledge, given=(), question=turn.reply.reply_to)
     if completed:
         metrics.record_kb_answer(result="dont_know")
-        knowledge_offer_person(turn, reason="knowledge_gap")
+        turn.offer_reason = "knowledge_gap"  # a person is offered under the reply (finish)
     turn.end(completed, outcome="completed", last_delta=text)
-
-
-def knowledge_offer_person(turn: Turn, *, reason: str) -> None:
-    """The hook that offers the customer a person when the knowledge base cannot help.
-
-    It calls `conversations.services.conversation_handoff_offer` (built by the handoff work)
-    when that exists; until then there is nothing to offer through, and the fallback text
-    itself tells the customer a person can help."""
-    offer = getattr(conversation_services, "conversation_handoff_offer", None)
-    if offer is None:
-        logger.info("reply %s: a person would be offered (%s)", turn.reply.id, reason)
-        return
-    try:
-        offer(conversation=turn.reply.conversation, reply=turn.reply, reason=reason)
-    except Exception:  # the answer stands even if the offer cannot be made
-        logger.exception("reply %s: could not offer a person", turn.reply.id)
 
 
 def answer_from_cache(turn: Turn) -> None:
@@ -422,6 +408,8 @@ def generate(turn: Turn) -> None:
             latency_ms=turn.elapsed_ms(),
             route_reason=routed.route_reason,
         )
+        if completed and knowledge:
+            turn_knowledge_record(knowledge=knowledge, given=sources, question=turn.reply.reply_to)
         if completed and (sources or unsupported):
             knowledge_answer_record(
                 turn, verdict=verdict, unsupported=unsupported, text=completion.text
@@ -431,7 +419,7 @@ def generate(turn: Turn) -> None:
         if not rounds.used_tools:  # a tool's answer is this customer's: never shared
             response_cache_store(probe=turn.cache_probe, completion=completion)
         if unsupported and knowledge.settings.replace_unsupported:
-            knowledge_offer_person(turn, reason="knowledge_unsupported")
+            turn.offer_reason = "knowledge_unsupported"
     turn.end(completed, outcome="completed", last_delta=last_delta)
 
 
@@ -487,6 +475,8 @@ def finish(turn: Turn) -> Message | None:
 
 def _policy_reason(turn: Turn) -> str | None:
     """Why the customer should be offered a person after this ending, if they should."""
+    if turn.offer_reason:  # e.g. the knowledge base had no answer (knowledge-only mode)
+        return turn.offer_reason
     ending = turn.ending
     if ending.outcome in ("refused", "replaced"):
         return "policy_moderation"
@@ -513,8 +503,9 @@ def _policy_reason(turn: Turn) -> str | None:
 
 
 def offer_person(turn: Turn) -> None:
-    """The bot could not help (failures in a row, a moderation block, a spent budget):
-    offer a person under this reply rather than leave the customer with an apology."""
+    """The bot could not help (failures in a row, a moderation block, a spent budget, no
+    answer in the knowledge base): offer a person under this reply rather than leave the
+    customer with an apology."""
     if not settings.HANDOFF_ENABLED or (reason := _policy_reason(turn)) is None:
         return
     try:

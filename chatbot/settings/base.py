@@ -389,7 +389,6 @@ KNOWLEDGE_GAP_DRAFT_PLACEHOLDER = env.str(
 )
 # Largest file accepted by the admin upload (bytes).
 KNOWLEDGE_UPLOAD_MAX_BYTES = env.int("KNOWLEDGE_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
-
 # --- Staff inbox (docs/staff.md) ------------------------------------------------------------
 # The inbox page says "still here" this often; an agent unseen for AGENT_ONLINE_SECONDS is
 # shown (and treated) as away.

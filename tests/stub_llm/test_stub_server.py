@@ -553,7 +553,13 @@ def test_unknown_path_via_sdk_is_not_found_error(
     stub: StubLLMServer, client: openai.OpenAI
 ) -> None:
     with pytest.raises(openai.NotFoundError):
-        client.embeddings.create(model="text-embedding-3-small", input="x")
+        client.files.list()
+
+
+def test_embeddings_are_deterministic_vectors_of_the_words(client: openai.OpenAI) -> None:
+    first = client.embeddings.create(model="emb", input=["parcel delivery", "parcel delivery"])
+    a, b = (item.embedding for item in first.data)
+    assert a == b and len(a) == 64 and sum(a) == 2.0
 
 
 # ------------------------------------------------------------------------- recording

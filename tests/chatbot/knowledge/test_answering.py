@@ -211,3 +211,12 @@ def test_quoting_a_source_word_for_word_is_not_a_system_prompt_leak(shop, use_ll
     reply.refresh_from_db()
     assert reply.content == quote
     assert not ModerationFlag.objects.filter(message=reply).exists()
+
+
+def test_knowledge_only_refusal_offers_a_person(shop, use_llm_stub, send_now, settings):
+    settings.HANDOFF_ENABLED = True
+    KnowledgeSettings.objects.create(widget_key=shop, answer_only_from_kb=True)
+    reply = send_now(_conversation(shop), "Do you sell garden furniture?").reply
+    reply.refresh_from_db()
+    assert reply.handoff_offered
+    assert reply.conversation.events.get(kind="handoff_offered").reason == "knowledge_gap"
