@@ -1,3 +1,4 @@
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -5,7 +6,26 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
-from .models import ApiToken, ModelPreference, WidgetKey
+from .models import ApiToken, ModelPreference, User, WidgetKey
+
+
+def identified_customer_username(*, widget_key_id, external_user_id: str) -> str:
+    """The username of the customer a widget key verified (HMAC) as `external_user_id`."""
+    digest = hashlib.sha256(f"{widget_key_id}:{external_user_id}".encode()).hexdigest()[:40]
+    return f"site-{digest}"
+
+
+def verified_external_id(*, user: User | None, widget_key_id) -> str | None:
+    """The host site's id for `user` if that widget key verified it (HMAC), else None.
+
+    Only an identity established through this very widget key counts: an external id typed
+    into the admin, or verified by another site, does not."""
+    if user is None or user.is_visitor or not user.external_id or widget_key_id is None:
+        return None
+    expected = identified_customer_username(
+        widget_key_id=widget_key_id, external_user_id=user.external_id
+    )
+    return user.external_id if user.username == expected else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from chatbot.platform import crypto
 
 from .errors import IdentityInvalid, OriginNotAllowed, WidgetKeyInvalid
 from .models import AgentProfile, ApiToken, User, WidgetKey
+from .selectors import identified_customer_username
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +70,10 @@ def _identified_customer(widget_key: WidgetKey, external_user_id: str, user_hash
     if not hmac.compare_digest(expected, user_hash.strip().lower()):
         raise IdentityInvalid("The user hash does not match the user id.")
     # One customer per (site, site's user id): the same person on every device.
-    digest = hashlib.sha256(f"{widget_key.pk}:{external_user_id}".encode()).hexdigest()[:40]
     user, created = User.objects.get_or_create(
-        username=f"site-{digest}",
+        username=identified_customer_username(
+            widget_key_id=widget_key.pk, external_user_id=external_user_id
+        ),
         defaults={"external_id": external_user_id, "is_visitor": False},
     )
     if created:

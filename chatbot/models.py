@@ -78,6 +78,11 @@ class LLMModel(models.Model):
         validators=[MinValueValidator(Decimal("0"))],
         help_text="Price of one million completion tokens.",
     )
+    supports_tools = models.BooleanField(
+        default=True,
+        help_text="The model can call tools (function calling). Off: it is asked without "
+        "tools, and skipped once a reply has tool results in its context.",
+    )
     is_enabled = models.BooleanField(default=True)
 
     class Meta:

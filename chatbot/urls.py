@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import WidgetSessionViewSet
 from chatbot.privacy.api import MeEraseView, MeExportView
+from chatbot.tools.api import ToolCallCancelView, ToolCallConfirmView
 from conversations.api import ConversationViewSet
 from conversations.sse import conversation_events
 
@@ -34,6 +35,16 @@ urlpatterns = [
         "api/v1/conversations/<uuid:conversation_id>/events/",
         conversation_events,
         name="conversation-events",
+    ),
+    path(
+        "api/v1/conversations/<uuid:conversation_id>/tool-calls/<uuid:call_id>/confirm/",
+        ToolCallConfirmView.as_view(),
+        name="tool-call-confirm",
+    ),
+    path(
+        "api/v1/conversations/<uuid:conversation_id>/tool-calls/<uuid:call_id>/cancel/",
+        ToolCallCancelView.as_view(),
+        name="tool-call-cancel",
     ),
     path("api/v1/me/export/", MeExportView.as_view(), name="me-export"),
     path("api/v1/me/erase/", MeEraseView.as_view(), name="me-erase"),

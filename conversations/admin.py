@@ -103,7 +103,8 @@ class ConversationAdmin(admin.ModelAdmin):
         transcript = (
             Message.objects.filter(conversation_id=object_id)
             .order_by("created_at", "id")
-            .prefetch_related("moderation_flags", "provider_calls")
+            # tool_calls: chatbot.tools' ledger, by its reverse name (no import upward).
+            .prefetch_related("moderation_flags", "provider_calls", "tool_calls")
         )
         extra_context = {**(extra_context or {}), "transcript": transcript}
         response = super().change_view(request, object_id, form_url, extra_context)

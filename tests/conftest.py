@@ -94,6 +94,23 @@ def llm_stub(llm_stub_server):
     llm_stub_server.reset()
 
 
+@pytest.fixture(scope="session")
+def tool_stub_server():
+    from tests.tool_stub import ToolStub
+
+    server = ToolStub().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tool_stub(tool_stub_server):
+    """A shop's tool endpoints on loopback (tests/tool_stub.py), reset for this test."""
+    tool_stub_server.reset()
+    yield tool_stub_server
+    tool_stub_server.reset()
+
+
 @pytest.fixture
 def use_llm_stub(settings, llm_stub):
     """Point this (test) process's LLM client at the stub, e.g. for eager tasks."""

@@ -43,6 +43,10 @@ MATRIX = [
     ("delete", C + "messages/", None, {"anonymous": 401, "*": 405}),
     ("get", C + "events/", None, {"owner": 200, "anonymous": 401, "*": 404}),
     ("post", C + "events/", None, {"*": 405}),
+    # A side effect awaiting the owner's confirmation (chatbot.tools).
+    ("post", C + "tool-calls/{call}/confirm/", {}, {"owner": 200, "anonymous": 401, "*": 404}),
+    ("post", C + "tool-calls/{call}/cancel/", {}, {"owner": 200, "anonymous": 401, "*": 404}),
+    ("get", C + "tool-calls/{call}/confirm/", None, {"anonymous": 401, "*": 405}),
     # Human handoff (docs/handoff.md): only the conversation's customer.
     ("post", C + "handoff/", None, {"owner": 200, "anonymous": 401, "*": 404}),
     ("get", C + "handoff/", None, {"anonymous": 401, "*": 405}),
@@ -98,9 +102,20 @@ def world(db, settings):
     from rest_framework.test import APIClient
 
     clients["anonymous"] = APIClient()
+    from chatbot.tools.models import ToolCall
+
+    call = ToolCall.objects.create(
+        conversation=conversation,
+        tool_name="cancel_order",
+        call_id="call_matrix",
+        read_only=False,
+        label="Cancel order 1?",
+        status=ToolCall.Status.AWAITING_CONFIRMATION,
+    )
     return {
         "owner": owner,
         "conversation": conversation,
+        "call": call,
         "clients": clients,
         "widget_key": widget_key_create(name="Matrix site"),
     }
@@ -121,7 +136,7 @@ def _foreign_markers(world) -> list[str]:
 @pytest.mark.parametrize(("method", "path", "body", "actor", "status"), CASES)
 def test_access_matrix(world, method, path, body, actor, status):
     client = world["clients"][actor]
-    url = path.format(conv=world["conversation"].pk)
+    url = path.format(conv=world["conversation"].pk, call=world["call"].pk)
     if body == "WIDGET":
         body = {"widget_key": world["widget_key"].public_key}
     kwargs = {"format": "json"} if body is not None else {}
@@ -154,6 +169,7 @@ def test_access_matrix(world, method, path, body, actor, status):
     if actor != "owner":
         assert conversation.title == "Owner's title" and conversation.status == "open"
         assert conversation.messages.count() == 1
+        assert conversation.tool_calls.get().status == "awaiting_confirmation"
 
 
 def test_matrix_covers_every_api_route():
@@ -178,6 +194,7 @@ def test_matrix_covers_every_api_route():
     normalised = set()
     for route in api:
         r = route.replace("(?P<pk>[^/.]+)", "{conv}").replace("<uuid:conversation_id>", "{conv}")
+        r = r.replace("<uuid:call_id>", "{call}")
         r = "/" + r.replace("^", "").replace("$", "").replace("\\.", ".")
         normalised.add(r)
     assert normalised <= covered, f"routes missing from the matrix: {normalised - covered}"

@@ -8,7 +8,16 @@ responder).
 from django.conf import settings
 
 from .offline import OFFLINE_MODEL, OfflineResponder
-from .types import ChatMessage, ChatRequest, Completion, KnowledgeSource, LLMError, LLMProvider
+from .types import (
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    KnowledgeSource,
+    LLMError,
+    LLMProvider,
+    ToolCallRequest,
+    ToolSpec,
+)
 
 __all__ = [
     "OFFLINE_MODEL",
@@ -19,6 +28,8 @@ __all__ = [
     "LLMError",
     "LLMProvider",
     "OfflineResponder",
+    "ToolCallRequest",
+    "ToolSpec",
     "llm_configured",
 ]
 

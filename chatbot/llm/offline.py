@@ -4,12 +4,24 @@
 It answers in the customer's language as far as it can: Chinese when the last customer
 message is written in Chinese characters, English otherwise. When the turn was given
 knowledge-base sources (`ChatRequest.sources`), it answers from them: the best source
-quoted and cited as [1], so the demo helps without any model."""
+quoted and cited as [1], so the demo helps without any model.
 
+When the demo's `order_status` tool is offered and the customer's message names an order
+number ("order 1234", "#1234", "订单 1234"), it calls that tool, deterministically, and
+then answers from the tool's result: the demo shows a tool call with no LLM at all."""
+
+import json
 import re
 import time
 
-from .types import ChatRequest, Completion, DeltaCallback, KnowledgeSource, estimate_tokens
+from .types import (
+    ChatRequest,
+    Completion,
+    DeltaCallback,
+    KnowledgeSource,
+    ToolCallRequest,
+    estimate_tokens,
+)
 
 OFFLINE_MODEL = "offline-responder"
 
@@ -105,6 +117,21 @@ def best_source(question: str, sources: tuple[KnowledgeSource, ...]) -> Knowledg
     )
 
 
+ORDER_TOOL = "order_status"
+_ORDER_NUMBER = re.compile(r"(?:\border\b|订单)\D{0,15}?(\d{3,12})\b|#(\d{3,12})\b", re.I)
+_ORDER_STATES = {
+    "processing": ("is being prepared", "正在备货"),
+    "shipped": ("has shipped", "已发货"),
+    "out_for_delivery": ("is out for delivery", "正在派送"),
+    "delivered": ("was delivered", "已送达"),
+}
+
+
+def order_number_in(text: str) -> str | None:
+    match = _ORDER_NUMBER.search(text)
+    return (match.group(1) or match.group(2)) if match else None
+
+
 def is_chinese(text: str) -> bool:
     return bool(_CHINESE.search(text)) and not _KANA.search(text)
 
@@ -136,6 +163,49 @@ class OfflineResponder:
             "for any OpenAI-compatible server) and restarts Chatdesk."
         )
 
+    def order_lookup(self, request: ChatRequest) -> ToolCallRequest | None:
+        """The order_status call for the customer's last message, if it names an order."""
+        last = request.messages[-1] if request.messages else None
+        if last is None or last.role != "user":
+            return None  # tool results are already in: answer from them
+        if ORDER_TOOL not in {t.name for t in request.tools}:
+            return None
+        if (number := order_number_in(last.content)) is None:
+            return None
+        return ToolCallRequest(
+            id=f"offline_order_{number}",
+            name=ORDER_TOOL,
+            arguments=json.dumps({"order_number": number}),
+        )
+
+    def compose_order_answer(self, question: str, result: str) -> str:
+        chinese = is_chinese(question)
+        try:
+            envelope = json.loads(result)
+        except ValueError:
+            envelope = {}
+        data = envelope.get("data") if isinstance(envelope, dict) else None
+        if envelope.get("status") != "ok" or not isinstance(data, dict):
+            if chinese:
+                return "抱歉，我现在查不到这个订单（离线演示应答程序）。"
+            return "Sorry, I could not look that order up just now (offline demo responder)."
+        state = _ORDER_STATES.get(str(data.get("status")), (str(data.get("status")),) * 2)
+        number, carrier, when = (
+            data.get("order_number"),
+            data.get("carrier"),
+            data.get("delivery_date"),
+        )
+        if chinese:
+            return (
+                f"订单 {number}{state[1]}（承运商：{carrier}，预计送达：{when}）。\n\n"
+                "这是演示商店的虚构数据，由离线演示应答程序通过订单查询工具获取。"
+            )
+        return (
+            f"Order {number} {state[0]} (carrier: {carrier}, delivery date: {when}).\n\n"
+            "This is made-up data from the demo shop, looked up by the offline demo "
+            "responder through the order-status tool."
+        )
+
     def quote(self, question: str, source: KnowledgeSource) -> str:
         """The best source, quoted and cited: the demo's answer from the knowledge base."""
         text = source.text.strip()
@@ -156,7 +226,21 @@ class OfflineResponder:
     def stream(self, request: ChatRequest, on_delta: DeltaCallback) -> Completion:
         started = time.monotonic()
         question = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
-        if request.sources:
+        if (call := self.order_lookup(request)) is not None:
+            return Completion(
+                text="",
+                model=OFFLINE_MODEL,
+                prompt_tokens=max(1, sum(estimate_tokens(m.content) for m in request.messages)),
+                completion_tokens=1,
+                finish_reason="tool_calls",
+                latency_ms=int((time.monotonic() - started) * 1000),
+                ttft_ms=0,
+                tool_calls=(call,),
+            )
+        last = request.messages[-1] if request.messages else None
+        if last is not None and last.role == "tool":
+            text = self.compose_order_answer(question, last.content)
+        elif request.sources:
             text = self.quote(question, best_source(question, request.sources))
         else:
             text = self.compose(question)

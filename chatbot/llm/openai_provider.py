@@ -11,7 +11,15 @@ import time
 import httpx2
 import openai
 
-from .types import ChatRequest, Completion, DeltaCallback, LLMError, ModerationResult
+from .types import (
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    DeltaCallback,
+    LLMError,
+    ModerationResult,
+    ToolCallRequest,
+)
 
 _clients: dict[tuple, openai.OpenAI] = {}
 _clients_lock = threading.Lock()
@@ -104,6 +112,49 @@ def _classify(exc: Exception) -> LLMError:
     raise exc
 
 
+def _wire_message(message: ChatMessage) -> dict:
+    """A message in the chat-completions shape, tool calls and tool results included."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    wire: dict = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        wire["content"] = message.content or None
+        wire["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    return wire
+
+
+class _ToolCallAssembler:
+    """Streamed `tool_calls` deltas, put back together: the first delta of a call carries
+    its `index`, `id` and name; the arguments follow in pieces under the same index."""
+
+    def __init__(self):
+        self.calls: dict[int, dict[str, str]] = {}
+
+    def feed(self, parts) -> None:
+        for part in parts:
+            call = self.calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+            if part.id:
+                call["id"] = part.id
+            if part.function is not None:
+                call["name"] += part.function.name or ""
+                call["arguments"] += part.function.arguments or ""
+
+    def result(self) -> tuple[ToolCallRequest, ...]:
+        return tuple(
+            ToolCallRequest(
+                id=call["id"] or f"call_{index}", name=call["name"], arguments=call["arguments"]
+            )
+            for index, call in sorted(self.calls.items())
+        )
+
+
 class OpenAIProvider:
     """Any OpenAI-compatible chat-completions server, streamed."""
 
@@ -137,10 +188,23 @@ class OpenAIProvider:
             kwargs["max_tokens"] = request.max_tokens
         if request.user:
             kwargs["user"] = request.user
+        if request.tools:
+            kwargs["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.parameters,
+                    },
+                }
+                for t in request.tools
+            ]
+        tool_calls = _ToolCallAssembler()
         try:
             stream = self._client.chat.completions.create(
                 model=request.model,
-                messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                messages=[_wire_message(m) for m in request.messages],
                 stream=True,
                 stream_options={"include_usage": True},
                 **kwargs,
@@ -158,6 +222,8 @@ class OpenAIProvider:
                                 ttft_ms = int((time.monotonic() - started) * 1000)
                             pieces.append(text)
                             on_delta(text)
+                        if choice.delta and choice.delta.tool_calls:
+                            tool_calls.feed(choice.delta.tool_calls)
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
         except Exception as exc:
@@ -183,6 +249,7 @@ class OpenAIProvider:
             finish_reason=finish_reason,
             latency_ms=int((time.monotonic() - started) * 1000),
             ttft_ms=ttft_ms,
+            tool_calls=tool_calls.result(),
         )
 
 

@@ -7,9 +7,30 @@ from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallRequest:
+    """A function call the model asked for: its id, the tool's name, the raw JSON arguments."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool offered to the model (the `tools` API): name, description, JSON Schema."""
+
+    name: str
+    description: str
+    parameters: dict
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
-    role: str  # "system" | "user" | "assistant"
+    role: str  # "system" | "user" | "assistant" | "tool"
     content: str
+    # An assistant turn that called tools, and a tool result answering one of its calls.
+    tool_calls: tuple[ToolCallRequest, ...] = ()
+    tool_call_id: str = ""
     # Reference material (knowledge-base sources), not instructions: the reply may quote it,
     # so the output guard does not treat it as a system prompt that must not leak.
     reference: bool = False
@@ -35,6 +56,8 @@ class ChatRequest:
     max_tokens: int | None = None
     # An opaque, non-personal end-user id (providers use it for abuse monitoring).
     user: str | None = None
+    # Tools the model may call; empty: a plain chat request (no `tools` sent).
+    tools: tuple[ToolSpec, ...] = ()
     # The knowledge-base sources already written into `messages`, as data: the offline
     # responder answers from them (it cannot search), and they are what a reply may cite.
     sources: tuple[KnowledgeSource, ...] = ()
@@ -49,6 +72,8 @@ class Completion:
     finish_reason: str | None
     latency_ms: int
     ttft_ms: int | None = None
+    # finish_reason "tool_calls": the calls to run before the model can go on.
+    tool_calls: tuple[ToolCallRequest, ...] = ()
 
 
 @dataclass(slots=True)

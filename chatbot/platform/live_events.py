@@ -104,8 +104,11 @@ class InboxPayload(TypedDict):
 class ToolStatusPayload(TypedDict):
     reply_id: str
     tool: str
-    status: str  # "running" | "done" | "failed" | "needs_confirmation"
+    status: str  # "running" | "done" | "failed" | "needs_confirmation" | "cancelled"
     label: str  # what the widget shows
+    # The ledger row (chatbot.tools.models.ToolCall): with "needs_confirmation", the id the
+    # widget confirms or cancels (POST /conversations/{id}/tool-calls/{call_id}/confirm/).
+    call_id: NotRequired[str]
 
 
 def _publish(conversation_id: object, event: LiveEvent, payload: dict) -> str:
@@ -137,6 +140,21 @@ def status_publish(
 def error_publish(*, conversation_id: object, reply_id: object, code: str, message: str) -> str:
     payload = ErrorPayload(reply_id=str(reply_id), code=code, message=message)
     return _publish(conversation_id, LiveEvent.ERROR, payload)
+
+
+def tool_status_publish(
+    *,
+    conversation_id: object,
+    reply_id: object,
+    tool: str,
+    status: str,
+    label: str,
+    call_id: object | None = None,
+) -> str:
+    payload = ToolStatusPayload(reply_id=str(reply_id), tool=tool, status=status, label=label)
+    if call_id is not None:
+        payload["call_id"] = str(call_id)
+    return _publish(conversation_id, LiveEvent.TOOL_STATUS, payload)
 
 
 def message_event_publish(*, conversation_id: object, payload: MessagePayload) -> str:

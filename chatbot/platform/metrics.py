@@ -226,6 +226,14 @@ def record_llm_attempt(
         pass
 
 
+def record_tool_call(*, tool: str, outcome: str) -> None:
+    """One tool call's end (chatbot.tools): succeeded, failed, timed_out, refused..."""
+    try:  # noqa: SIM105 - the same shape as every recorder here
+        tool_calls.labels(bounded(tool), bounded(outcome)).inc()
+    except Exception:  # noqa: S110 - a metric must never fail a reply
+        pass
+
+
 def record_llm_fallback(*, model: str) -> None:
     llm_fallbacks.labels(bounded(model)).inc()
 

@@ -19,6 +19,7 @@ from accounts.audit import audit_event_record
 from accounts.models import AuditEvent
 from chatbot.models import ProviderCall
 from chatbot.platform.event_bus import event_streams_delete
+from chatbot.tools.models import ToolCall
 from conversations.models import (
     Conversation,
     ConversationEvent,
@@ -76,6 +77,10 @@ def _anonymise_batch(ids: list) -> tuple[int, int, int]:
     # The ledger keeps its figures and whose spend they were (budgets), but no longer says
     # which message they were for: nothing leads from the messages back to the person.
     ProviderCall.objects.filter(reply__conversation_id__in=ids).update(reply=None)
+    # Tool calls keep tool, status and timings; their arguments and labels quote the person.
+    ToolCall.objects.filter(conversation_id__in=ids).update(
+        arguments_masked={}, arguments_encrypted="", label=""
+    )
     # Handoff (docs/handoff.md): the customer's feedback comments, staff notes and the
     # reasons given for a handoff are free text about the person; the address they left too.
     Feedback.objects.filter(conversation_id__in=ids).update(comment="")

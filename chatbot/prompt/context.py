@@ -1,6 +1,12 @@
 """Builds what the model sees for one reply: system prompt, persona, knowledge-base
 sources, recent history.
 
+Human handoff (docs/handoff.md): a staff member's messages go in as the assistant side but
+marked as a person's ("[Human agent Alex]: ..."), and the handoff's steps (queued, an agent
+joined, the agent handed back) go in as system lines at their place in the conversation.
+So when the bot resumes it knows a person spoke, builds on it instead of repeating it, and
+answers the customer's next message instead of waiting for an agent.
+
 Retrieved knowledge goes in a system message of its own, after the instructions: numbered
 sources framed as reference material, so the instructions stay one stable prefix (prompt
 caching) and text inside an article is never read as an instruction. The sources take at

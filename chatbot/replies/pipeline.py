@@ -12,11 +12,16 @@ metrics (`turn_metrics_record`).
 Extending it:
 * another reason not to answer is one more check in `ADMISSION`: a function of the turn
   that may end it (the first, `defer_to_person`, settles the reply as `deferred` while a
-  person handles the conversation, docs/handoff.md);
-* a tool-call loop (model → tool → model) replaces `generate`'s single routed call; the
-  `ReplyStream` it feeds and the endings it records stay the same.
+  person handles the conversation, docs/handoff.md).
+
+`generate` is a loop (model → tools → model, at most TOOLS_MAX_ROUNDS rounds of calls, then
+one last call without tools): chatbot.tools runs the calls and frames their results as data;
+every round streams through the same `ReplyStream`, so the output guard and canary checks
+see all the text that follows a tool result. A side effect ends the turn with the question
+the customer confirms (docs/tools.md).
 """
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -38,13 +43,14 @@ from chatbot.knowledge.answering import (
     turn_knowledge_record,
     unsupported_answer_record,
 )
-from chatbot.llm import ChatRequest, LLMError
+from chatbot.llm import ChatMessage, ChatRequest, Completion, LLMError
 from chatbot.moderation import OUTPUT, OutputBlocked, OutputGuard
 from chatbot.moderation.services import message_moderate, moderation_flags_record
 from chatbot.platform import live_events, log_context, metrics
 from chatbot.prompt.context import context_build
 from chatbot.routing.router import route_stream
-from chatbot.routing.selectors import route_plan
+from chatbot.routing.selectors import hops_after_tool_results, route_plan
+from chatbot.tools.runner import Toolbox
 from conversations.models import Conversation, Message
 from conversations.services import conversation_handoff_offer
 
@@ -246,6 +252,7 @@ class ReplyStream:
         # unsupported answer: it must never have been shown).
         self.hold = hold
         self.unsent: list[str] = []  # shown text not yet published
+        self.earlier_rounds = ""  # text of finished tool rounds: stays shown on a retry
         self.last_publish = 0.0
         self.bus_failed = False
 
@@ -261,6 +268,8 @@ class ReplyStream:
         self.unsent.clear()
         self.guard.restart()
         _status_publish(self.turn, status="retrying", attempt=attempt, model=model)
+        if self.earlier_rounds:  # clients dropped it with the partial text: show it again
+            self.on_delta(self.earlier_rounds)
 
     def flush(self) -> None:
         self.last_publish = time.monotonic()
@@ -285,24 +294,75 @@ class ReplyStream:
         return "".join(self.unsent) + tail
 
 
+@dataclass(slots=True)
+class _Rounds:
+    """What the rounds of one reply add up to."""
+
+    text: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    used_tools: bool = False
+
+    def add(self, completion: Completion) -> None:
+        self.text += completion.text
+        if completion.prompt_tokens is not None:
+            self.prompt_tokens = (self.prompt_tokens or 0) + completion.prompt_tokens
+        if completion.completion_tokens is not None:
+            self.completion_tokens = (self.completion_tokens or 0) + completion.completion_tokens
+
+
+def _confirmation_text(awaiting) -> str:
+    questions = "\n".join(f"- {row.label}" for row in awaiting)
+    return f"\n\nPlease confirm before I go ahead:\n{questions}"
+
+
 def generate(turn: Turn) -> None:
-    """Route the request (retries, fallbacks, breaker), stream it, guard the output."""
+    """The model, with tools: route each round (retries, fallbacks, breaker), stream it
+    through the output guard, run the calls it makes, and go on until it answers."""
     knowledge = turn.knowledge
     replace_unsupported = bool(
         knowledge and knowledge.only_from_kb and knowledge.settings.replace_unsupported
     )
     stream = ReplyStream(turn, OutputGuard.for_request(turn.request), hold=replace_unsupported)
+    toolbox = Toolbox(reply=turn.reply, publish=lambda *event: _tool_status_publish(turn, *event))
+    messages = [*turn.request.messages, *toolbox.resume_confirmed()]
+    rounds = _Rounds(used_tools=len(messages) > len(turn.request.messages))
+    hops = route_plan(customer=turn.reply.conversation.customer, preference=turn.preference)
     try:
-        routed = route_stream(
-            hops=route_plan(customer=turn.reply.conversation.customer, preference=turn.preference),
-            request=turn.request,
-            reply_id=turn.reply.id,
-            customer_id=turn.customer_id,
-            on_delta=stream.on_delta,
-            on_restart=stream.on_restart,
-            heartbeat=turn.heartbeat,
-        )
-        tail = stream.guard.finish(routed.completion.text)
+        for round_number in range(1, settings.TOOLS_MAX_ROUNDS + 2):
+            # After the last round of calls the model is asked once more, without tools.
+            offer = toolbox.specs if round_number <= settings.TOOLS_MAX_ROUNDS else ()
+            routed = route_stream(
+                hops=hops_after_tool_results(hops)
+                if any(m.role == "tool" for m in messages)
+                else hops,
+                request=dataclasses.replace(turn.request, messages=messages, tools=offer),
+                reply_id=turn.reply.id,
+                customer_id=turn.customer_id,
+                on_delta=stream.on_delta,
+                on_restart=stream.on_restart,
+                heartbeat=turn.heartbeat,
+            )
+            completion = routed.completion
+            rounds.add(completion)
+            if not completion.tool_calls or not offer:  # calls nobody offered never run
+                break
+            rounds.used_tools = True
+            stream.earlier_rounds = rounds.text
+            stream.flush()  # the round's text reaches clients before its tool statuses
+            turn.heartbeat()
+            ran = toolbox.run_round(completion.tool_calls, round_number=round_number)
+            if ran.awaiting:
+                question = _confirmation_text(ran.awaiting)
+                stream.on_delta(question)
+                rounds.text += question
+                break
+            messages += [
+                ChatMessage("assistant", completion.text, tool_calls=completion.tool_calls),
+                *ran.messages,
+            ]
+            turn.heartbeat()
+        tail = stream.guard.finish(rounds.text)
     except OutputBlocked as blocked:
         replaced = lifecycle.reply_replace_blocked(
             claimed=turn.claimed,
@@ -323,7 +383,12 @@ def generate(turn: Turn) -> None:
         )
         turn.end(failed, outcome="failed", error_code=error.code)
         return
-    completion = routed.completion
+    completion = dataclasses.replace(
+        completion,
+        text=rounds.text,
+        prompt_tokens=rounds.prompt_tokens,
+        completion_tokens=rounds.completion_tokens,
+    )
     content, last_delta = completion.text, stream.remainder(tail)
     sources = turn.request.sources
     verdict = answer_verdict(text=completion.text, source_count=len(sources))
@@ -351,7 +416,8 @@ def generate(turn: Turn) -> None:
             )
     if completed:
         moderation_flags_record(message=turn.reply, source=OUTPUT, verdict=stream.guard.verdict)
-        response_cache_store(probe=turn.cache_probe, completion=completion)
+        if not rounds.used_tools:  # a tool's answer is this customer's: never shared
+            response_cache_store(probe=turn.cache_probe, completion=completion)
         if unsupported and knowledge.settings.replace_unsupported:
             turn.offer_reason = "knowledge_unsupported"
     turn.end(completed, outcome="completed", last_delta=last_delta)
@@ -467,6 +533,20 @@ def _status_publish(turn: Turn, **status) -> None:
         )
     except Exception:
         logger.exception("reply %s: could not publish its status", turn.reply.id)
+
+
+def _tool_status_publish(turn: Turn, tool: str, status: str, label: str, row_id) -> None:
+    try:
+        live_events.tool_status_publish(
+            conversation_id=turn.reply.conversation_id,
+            reply_id=turn.reply.id,
+            tool=tool,
+            status=status,
+            label=label,
+            call_id=row_id,
+        )
+    except Exception:
+        logger.exception("reply %s: could not publish a tool status", turn.reply.id)
 
 
 STEPS: tuple[Callable[[Turn], None], ...] = (

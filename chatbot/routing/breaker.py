@@ -121,8 +121,13 @@ def _scripts(url: str):
     )
 
 
+# (failure threshold, window ms, cool-down ms); None: the LLM_BREAKER_* settings.
+Params = tuple[int, int, int] | None
+
+
 class RedisBreaker:
-    def __init__(self, key: str, *, url: str, probe_ttl: float):
+    def __init__(self, key: str, *, url: str, probe_ttl: float, params: Params = None):
+        self._params = params
         base = f"{KEY_PREFIX}{key}:"
         self._fails, self._open, self._tripped, self._probe = (
             base + "fails",
@@ -141,7 +146,7 @@ class RedisBreaker:
         return Decision(result.decode() if isinstance(result, bytes) else result)
 
     def record_failure(self, *, probe: bool) -> None:
-        threshold, window_ms, cooldown_ms = _params()
+        threshold, window_ms, cooldown_ms = self._params or _params()
         self._failure(
             keys=[self._fails, self._open, self._tripped, self._probe],
             args=[threshold, window_ms, cooldown_ms, "1" if probe else "0", uuid.uuid4().hex],
@@ -176,7 +181,8 @@ _local_states: dict[str, _LocalState] = {}
 
 
 class LocalBreaker:
-    def __init__(self, key: str, *, probe_ttl: float):
+    def __init__(self, key: str, *, probe_ttl: float, params: Params = None):
+        self._params = params
         self._key = key
         self._probe_ttl = probe_ttl
 
@@ -197,7 +203,7 @@ class LocalBreaker:
             return Decision.OPEN
 
     def record_failure(self, *, probe: bool) -> None:
-        threshold, window_ms, cooldown_ms = _params()
+        threshold, window_ms, cooldown_ms = self._params or _params()
         now = time.monotonic()
         with _local_lock:
             s = self._state()
@@ -227,11 +233,12 @@ class LocalBreaker:
             return State.HALF_OPEN if s.tripped else State.CLOSED
 
 
-def breaker_for(key: str, *, probe_ttl: float = 60.0) -> Breaker:
-    """The breaker of one endpoint; `probe_ttl` bounds how long a vanished prober blocks."""
+def breaker_for(key: str, *, probe_ttl: float = 60.0, params: Params = None) -> Breaker:
+    """The breaker of one endpoint (or tool: chatbot.tools); `probe_ttl` bounds how long a
+    vanished prober blocks; `params` overrides the LLM_BREAKER_* thresholds."""
     if settings.REDIS_URL:
-        return RedisBreaker(key, url=settings.REDIS_URL, probe_ttl=probe_ttl)
-    return LocalBreaker(key, probe_ttl=probe_ttl)
+        return RedisBreaker(key, url=settings.REDIS_URL, probe_ttl=probe_ttl, params=params)
+    return LocalBreaker(key, probe_ttl=probe_ttl, params=params)
 
 
 def breakers_reset() -> None:

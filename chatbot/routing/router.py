@@ -242,9 +242,10 @@ class _Route:
         self.last_model = hop.model
         started = time.monotonic()
         try:
-            completion = provider.stream(
-                dataclasses.replace(self.request, model=hop.model), self.on_delta
-            )
+            request = dataclasses.replace(self.request, model=hop.model)
+            if request.tools and not hop.supports_tools:
+                request = dataclasses.replace(request, tools=())  # asked to answer in words
+            completion = provider.stream(request, self.on_delta)
         except LLMError as error:
             latency = int((time.monotonic() - started) * 1000)
             if breaker:

@@ -1,5 +1,6 @@
 """Reads for routing: which models a reply may try, in order."""
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ class Hop:
     llm_model: LLMModel | None = None
     offline: bool = False
     skip_reason: str = ""  # non-empty: recorded as skipped, never called
+    supports_tools: bool = True  # False: asked without tools (chatbot.tools)
 
 
 def endpoint_breaker_key(endpoint_id: int) -> str:
@@ -47,6 +49,7 @@ def _settings_hop(model: str) -> Hop:
         settings_api_key=settings.OPENAI_API_KEY,
         connect_timeout=settings.LLM_CONNECT_TIMEOUT,
         read_timeout=settings.LLM_READ_TIMEOUT,
+        supports_tools=settings.LLM_SUPPORTS_TOOLS,
     )
 
 
@@ -63,6 +66,7 @@ def _catalogue_hop(m: LLMModel, skip_reason: str = "") -> Hop:
         context_window=m.context_window,
         llm_model=m,
         skip_reason=skip_reason,
+        supports_tools=m.supports_tools,
     )
 
 
@@ -70,8 +74,14 @@ def _skipped(model: str, reason: str) -> Hop:
     return Hop(model=model, endpoint_key="", endpoint_name="", skip_reason=reason)
 
 
-def route_plan(*, customer: User, preference: ResolvedPreference) -> list[Hop]:
+def route_plan(
+    *, customer: User, preference: ResolvedPreference, tool_results: bool = False
+) -> list[Hop]:
     """The models to try for this customer, primary first, then the fallbacks.
+
+    `tool_results`: the context holds tool calls and their results (a later round of the
+    tool loop); a model without tool support cannot read them and is skipped
+    (`no_tool_support`), so a fallback goes to one that can.
 
     An empty catalogue means "configured by settings": every name goes to OPENAI_BASE_URL
     (or the offline responder when no LLM is configured). Otherwise the catalogue is the
@@ -85,7 +95,8 @@ def route_plan(*, customer: User, preference: ResolvedPreference) -> list[Hop]:
             return [
                 Hop(model=OFFLINE_MODEL, endpoint_key="", endpoint_name="offline", offline=True)
             ]
-        return [_settings_hop(n) for n in names[: settings.LLM_MAX_MODELS_PER_REPLY]]
+        hops = [_settings_hop(n) for n in names[: settings.LLM_MAX_MODELS_PER_REPLY]]
+        return [_without_tools(h) if tool_results else h for h in hops]
 
     allowed = set(
         ModelPreference.objects.filter(user=customer).values_list("allowed_models__name", flat=True)
@@ -109,4 +120,16 @@ def route_plan(*, customer: User, preference: ResolvedPreference) -> list[Hop]:
             m = catalogue[name]
             if m.is_enabled and m.endpoint.is_enabled:
                 hops.append(_catalogue_hop(m))
-    return hops
+    return [_without_tools(h) if tool_results else h for h in hops]
+
+
+def _without_tools(hop: Hop) -> Hop:
+    """In a round after tool calls, a model that cannot read tool results is skipped."""
+    if hop.supports_tools or hop.skip_reason:
+        return hop
+    return dataclasses.replace(hop, skip_reason="no_tool_support")
+
+
+def hops_after_tool_results(hops: list[Hop]) -> list[Hop]:
+    """`route_plan(..., tool_results=True)` of an already planned route (no query)."""
+    return [_without_tools(h) for h in hops]

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "accounts",
     "conversations",
     "chatbot",
+    "chatbot.tools",
     "chatbot.knowledge",
 ]
 
@@ -297,6 +298,29 @@ LLM_MAX_MODELS_PER_REPLY = env.int("LLM_MAX_MODELS_PER_REPLY", default=3)
 LLM_BREAKER_FAILURE_THRESHOLD = env.int("LLM_BREAKER_FAILURE_THRESHOLD", default=5)
 LLM_BREAKER_WINDOW_SECONDS = env.float("LLM_BREAKER_WINDOW_SECONDS", default=60.0)
 LLM_BREAKER_COOLDOWN_SECONDS = env.float("LLM_BREAKER_COOLDOWN_SECONDS", default=30.0)
+# --- Tools: customer-scoped function calling (docs/tools.md) --------------------------------
+# Whether the settings-configured model (no catalogue) can call tools.
+LLM_SUPPORTS_TOOLS = env.bool("LLM_SUPPORTS_TOOLS", default=True)
+# Model → tools → model rounds per reply; after the last, the model must answer in words.
+TOOLS_MAX_ROUNDS = env.int("TOOLS_MAX_ROUNDS", default=4)
+# Built-in tools offered to the model (those whose part of Chatdesk is installed).
+TOOLS_BUILTINS = env.list(
+    "TOOLS_BUILTINS",
+    default=["get_conversation_status", "search_knowledge_base", "handoff_to_human"],
+)
+TOOLS_DEMO_SHOP_NAME = env.str("TOOLS_DEMO_SHOP_NAME", default="Acme Demo Store")
+TOOLS_MAX_PER_WIDGET_KEY = env.int("TOOLS_MAX_PER_WIDGET_KEY", default=32)
+TOOLS_MAX_CALLS_PER_ROUND = env.int("TOOLS_MAX_CALLS_PER_ROUND", default=5)
+# A tool's result is cut to this many characters before the model reads it.
+TOOLS_RESULT_MAX_CHARS = env.int("TOOLS_RESULT_MAX_CHARS", default=4000)
+TOOLS_DEFAULT_TIMEOUT_SECONDS = env.float("TOOLS_DEFAULT_TIMEOUT_SECONDS", default=5.0)
+# A tool failing this often within the window is not called for the cool-down.
+TOOLS_BREAKER_FAILURE_THRESHOLD = env.int("TOOLS_BREAKER_FAILURE_THRESHOLD", default=3)
+TOOLS_BREAKER_WINDOW_SECONDS = env.float("TOOLS_BREAKER_WINDOW_SECONDS", default=60.0)
+TOOLS_BREAKER_COOLDOWN_SECONDS = env.float("TOOLS_BREAKER_COOLDOWN_SECONDS", default=60.0)
+# Networks HTTP tools may reach although private or loopback (e.g. 10.0.5.0/24). Empty: none.
+TOOLS_SSRF_ALLOWED_NETWORKS = env.list("TOOLS_SSRF_ALLOWED_NETWORKS", default=[])
+
 # Offline responder: per-word delay so the demo visibly streams (0 in tests).
 OFFLINE_RESPONDER_DELAY_MS = env.int("OFFLINE_RESPONDER_DELAY_MS", default=25)
 

@@ -19,6 +19,8 @@ os.environ.setdefault("LLM_MAX_RETRIES", "0")
 os.environ.setdefault("CHAT_DEBOUNCE_SECONDS", "0")
 os.environ.setdefault("RATE_LIMIT_USER", "10000/minute")
 os.environ.setdefault("RATE_LIMIT_WIDGET_KEY", "10000/minute")
+# The tool stub (tests/tool_stub.py) listens on loopback: reached through the allow-list.
+os.environ.setdefault("TOOLS_SSRF_ALLOWED_NETWORKS", "127.0.0.1/32")
 # A queue of this run's own, so a stale message from an earlier run is never consumed.
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"chatdesk-test-{os.getpid()}")
 

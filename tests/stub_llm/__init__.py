@@ -19,6 +19,8 @@ from tests.stub_llm.server import (
     Reset,
     ScriptEntry,
     StubLLMServer,
+    ToolCall,
+    ToolCalls,
     estimate_tokens,
     split_text,
 )
@@ -39,6 +41,8 @@ __all__ = [
     "Reset",
     "ScriptEntry",
     "StubLLMServer",
+    "ToolCall",
+    "ToolCalls",
     "estimate_tokens",
     "split_text",
 ]

@@ -61,6 +61,8 @@ __all__ = [
     "Reset",
     "ScriptEntry",
     "StubLLMServer",
+    "ToolCall",
+    "ToolCalls",
     "estimate_tokens",
     "split_text",
 ]
@@ -97,6 +99,56 @@ class Reply:
     completion_tokens: int | None = None
     model: str | None = None
     finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model makes (see :class:`ToolCalls`).
+
+    ``arguments`` is sent verbatim when a string (so tests can send invalid JSON), or
+    JSON-encoded when a dict.  ``id`` defaults to a fresh ``call_...`` id.
+    """
+
+    name: str
+    arguments: str | Mapping[str, Any] = "{}"
+    id: str | None = None
+
+    def arguments_json(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(dict(self.arguments), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class ToolCalls:
+    """The model calls tools instead of (or after a little) text, as the OpenAI API does.
+
+    Streamed: optional ``text`` content chunks first; then, per call (``index`` 0, 1, ...),
+    one chunk with ``id``, ``type`` and ``function.name`` and empty ``arguments``, followed
+    by the arguments split over ``argument_chunks`` chunks carrying only ``index`` and
+    ``function.arguments``; then an empty delta with ``finish_reason`` ``"tool_calls"``.
+    Non-streaming: ``message.tool_calls`` with ``content`` null (or ``text``).
+    """
+
+    calls: tuple[ToolCall, ...]
+    text: str = ""
+    argument_chunks: int = 3
+    ttft: float = 0.0
+    chunk_delay: float = 0.0
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.calls, ToolCall):
+            object.__setattr__(self, "calls", (self.calls,))
+        else:
+            object.__setattr__(self, "calls", tuple(self.calls))
+        ids = [c.id or _new_id("call") for c in self.calls]
+        object.__setattr__(self, "_ids", tuple(ids))
+
+    @property
+    def call_ids(self) -> tuple[str, ...]:
+        """The ids sent for each call (fixed when the action is created)."""
+        return self._ids  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -229,13 +281,13 @@ class Moderation:
     model: str | None = None
 
 
-ChatAction = Reply | Echo | Error | Hang | Reset | CutStream | MalformedJSON
+ChatAction = Reply | ToolCalls | Echo | Error | Hang | Reset | CutStream | MalformedJSON
 """Actions usable for ``/v1/chat/completions``."""
 Action = ChatAction | Moderation | Embeddings
 """Anything that can be scripted."""
 
 _GENERIC_ACTIONS = (Error, Hang, Reset, MalformedJSON)
-_CHAT_ONLY_ACTIONS = (Reply, Echo, CutStream)
+_CHAT_ONLY_ACTIONS = (Reply, ToolCalls, Echo, CutStream)
 
 # --------------------------------------------------------------------------------------
 # Script entries and recorded requests
@@ -314,6 +366,21 @@ class RecordedRequest:
     def last_user_message(self) -> str:
         """Text of the last ``role == "user"`` message ("" if none)."""
         return _last_user_message(self.messages)
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        """The ``tools`` offered to the model ([] if none)."""
+        tools = (self.body or {}).get("tools")
+        return tools if isinstance(tools, list) else []
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t.get("function", {}).get("name", "") for t in self.tools if isinstance(t, dict)]
+
+    @property
+    def tool_results(self) -> list[dict[str, Any]]:
+        """The ``role == "tool"`` messages sent back (results of earlier calls)."""
+        return [m for m in self.messages if isinstance(m, dict) and m.get("role") == "tool"]
 
     @property
     def include_usage(self) -> bool:
@@ -499,6 +566,7 @@ def _new_id(prefix: str) -> str:
 def _outcome_name(action: Action) -> str:
     return {
         Reply: "reply",
+        ToolCalls: "tool_calls",
         Echo: "echo",
         Error: "error",
         Hang: "hang",
@@ -814,6 +882,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._stream_reply(action)
             else:
                 self._full_reply(action)
+        elif isinstance(action, ToolCalls):
+            if rec.stream:
+                self._stream_tool_calls(action)
+            else:
+                self._full_tool_calls(action)
         elif isinstance(action, Error):
             self._perform_error(action)
         elif isinstance(action, Hang):
@@ -948,6 +1021,93 @@ class _Handler(BaseHTTPRequestHandler):
                 "system_fingerprint": None,
                 "choices": [],
                 "usage": self._usage(reply, reply.text),
+            }
+            tail += _sse_frame(_json_bytes(usage_obj))
+        self._send(tail + _sse_frame(b"[DONE]") + _LAST_CHUNK)
+
+    def _tool_calls_usage(self, action: ToolCalls) -> dict[str, int]:
+        text = action.text + "".join(c.name + c.arguments_json() for c in action.calls)
+        return self._usage(Reply(text=text), text)
+
+    def _full_tool_calls(self, action: ToolCalls) -> None:
+        rec = self._rec
+        self._wait_until(rec.received_at + action.ttft)
+        calls = [
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments_json()},
+            }
+            for call, call_id in zip(action.calls, action.call_ids, strict=True)
+        ]
+        message = {
+            "role": "assistant",
+            "content": action.text or None,
+            "refusal": None,
+            "tool_calls": calls,
+        }
+        self._send_json(
+            200,
+            {
+                "id": _new_id("chatcmpl"),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": action.model or rec.model or STUB_MODEL,
+                "system_fingerprint": None,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": "tool_calls",
+                    }
+                ],
+                "usage": self._tool_calls_usage(action),
+            },
+        )
+
+    def _stream_tool_calls(self, action: ToolCalls) -> None:
+        """The wire shape of a streamed function call (OpenAI chat completions)."""
+        rec = self._rec
+        cid = _new_id("chatcmpl")
+        model = action.model or rec.model or STUB_MODEL
+        usage_field = rec.include_usage
+        deltas: list[dict[str, Any]] = []
+        if action.text:
+            pieces = split_text(action.text, 2)
+            deltas.append({"role": "assistant", "content": pieces[0], "refusal": None})
+            deltas += [{"content": piece} for piece in pieces[1:]]
+        for index, (call, call_id) in enumerate(zip(action.calls, action.call_ids, strict=True)):
+            head = {
+                "index": index,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            if not deltas:
+                deltas.append({"role": "assistant", "content": None, "tool_calls": [head]})
+            else:
+                deltas.append({"tool_calls": [head]})
+            arguments = call.arguments_json()
+            if arguments:
+                for piece in split_text(arguments, max(1, action.argument_chunks)):
+                    deltas.append(
+                        {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+                    )
+        self._start_stream()
+        for i, delta in enumerate(deltas):
+            self._wait_until(rec.received_at + action.ttft + i * action.chunk_delay)
+            self._send(self._chunk(cid, model, delta, with_usage_field=usage_field))
+        tail = self._chunk(cid, model, {}, "tool_calls", with_usage_field=usage_field)
+        if usage_field:
+            usage_obj = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "system_fingerprint": None,
+                "choices": [],
+                "usage": self._tool_calls_usage(action),
             }
             tail += _sse_frame(_json_bytes(usage_obj))
         self._send(tail + _sse_frame(b"[DONE]") + _LAST_CHUNK)

@@ -12,6 +12,7 @@ import { agentLine, hooks as handoffHooks, isOldNews, setHandling } from './hand
 import { findAdoptable, isFinal, mergeInto, newReplyMsg, rank, RANK } from './messages.js';
 import { cfg, state, ui } from './state.js';
 import { closeStream, openStream } from './stream.js';
+import { applyToolStatus } from './tools.js';
 import { uuid4 } from './uuid.js';
 import { createItemEl, scheduleRender, unschedule, unscheduleAll } from './view/message.js';
 import { showUnread, updateEmpty, updateHandoffBar, updateSendButton } from './view/panel.js';
@@ -275,6 +276,10 @@ function handleEvent(s, type, raw) {
     const item = replyTarget(data.reply_id);
     if (rank(data.status) >= rank(item.msg.status)) item.msg.status = data.status;
     touch(item);
+  } else if (type === 'tool_status') {
+    if (data.reply_id == null) return;
+    const item = replyTarget(data.reply_id);
+    if (applyToolStatus(item, data)) touch(item);
   } else if (HANDOFF_EVENTS.has(type) && isOldNews(s.lastEventId, state.handlingSince)) {
     return; // replayed, and already shown by restore()
   } else if (type === 'handoff') {

@@ -8,6 +8,7 @@ import { scheduleRender } from './view/message.js';
 import { edit, retry, submit } from './send.js';
 import { cfg, state, ui } from './state.js';
 import { createStore } from './storage.js';
+import { decideToolCall } from './tools.js';
 import { buildUi, scrollToBottom, showPanel } from './view/panel.js';
 import { wakeStream } from './stream.js';
 
@@ -41,6 +42,14 @@ function close() {
   if (focusInside) ui.launcher.focus();
 }
 
+function decide(item, callId, confirm) {
+  if (!item || !item.tools) return;
+  const entry = item.tools.find((t) => t.callId === callId);
+  const done = decideToolCall(item, entry, confirm);
+  scheduleRender(item); // the buttons go disabled at once
+  done.then(() => scheduleRender(item));
+}
+
 function newConversation() {
   clearConversation();
   if (state.mounted && state.isOpen && !ui.input.disabled) ui.input.focus();
@@ -55,6 +64,7 @@ function boot() {
     submit,
     retry: (el) => retry(itemForElement(el)),
     edit: (el) => edit(itemForElement(el)),
+    decide: (el, callId, confirm) => decide(itemForElement(el), callId, confirm),
     handoffClick: (target, el) => handoffClick(target, el ? itemForElement(el) : null, scheduleRender),
   });
   if (state.pendingOpen) open(false); // data-open: show the panel without stealing the page's focus

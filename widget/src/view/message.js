@@ -5,12 +5,44 @@ import { SERVER_LANG } from '../i18n.js';
 import { LINK_REL, parseMarkdown, safeUrl, textOf } from '../markdown.js';
 import { ROLES, SPEAKER, citationList, displayText, rank, replyErrorText, staffName } from '../messages.js';
 import { cfg, state } from '../state.js';
+import { visibleTools } from '../tools.js';
 import { appendTree, fmtTime, h } from './dom.js';
 import { handoffControls } from './handoff.js';
 import { announce, scrollToBottom, updateEmpty } from './panel.js';
 
 const dirty = new Set();
 let frameQueued = false;
+
+// A tool at work ("Looking up your order…"), or the question a side effect waits on.
+function toolEl(entry, T) {
+  if (entry.status !== 'needs_confirmation') {
+    const line = h('p', 'cd-tool cd-tool--running', { 'data-tool-status': entry.status });
+    line.textContent = entry.label || T.toolWorking;
+    return line;
+  }
+  const box = h('div', 'cd-tool cd-tool--confirm', { 'data-call-id': entry.callId || '' });
+  const question = h('p', 'cd-tool-question');
+  question.textContent = entry.label;
+  box.appendChild(question);
+  const done = { confirmed: T.toolConfirmed, cancelled: T.toolCancelled, decided: T.toolDecided };
+  if (done[entry.decision]) {
+    const note = h('p', 'cd-tool-decision');
+    note.textContent = done[entry.decision];
+    box.appendChild(note);
+    return box;
+  }
+  const pending = !!entry.decision; // the answer is on its way
+  for (const [cls, text] of [
+    ['cd-tool-confirm', T.toolConfirm],
+    ['cd-tool-cancel', T.toolCancel],
+  ]) {
+    const btn = h('button', cls, { type: 'button' });
+    btn.textContent = text;
+    btn.disabled = pending;
+    box.appendChild(btn);
+  }
+  return box;
+}
 
 export function createItemEl() {
   const el = h('div', 'cd-msg');
@@ -107,6 +139,7 @@ function renderItem(item) {
     }
   }
 
+  for (const entry of visibleTools(item, busy)) body.appendChild(toolEl(entry, T));
   // The knowledge-base articles the reply cited: "[1] Title" (a link when it has a page).
   const cited = busy || failedReply ? [] : citationList(m, safeUrl);
   if (cited.length) {

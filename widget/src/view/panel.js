@@ -193,6 +193,12 @@ export function buildUi(actions) {
   });
   handoffBar.addEventListener('click', (e) => actions.handoffClick(e.target, null));
   log.addEventListener('click', (e) => {
+    const tool = e.target.closest && e.target.closest('.cd-tool-confirm, .cd-tool-cancel');
+    if (tool) {
+      const box = tool.closest('.cd-tool');
+      actions.decide(tool.closest('.cd-msg'), box.getAttribute('data-call-id'), tool.classList.contains('cd-tool-confirm'));
+      return;
+    }
     if (actions.handoffClick(e.target, e.target.closest && e.target.closest('.cd-msg'))) return;
     const btn = e.target.closest && e.target.closest('.cd-retry, .cd-edit');
     if (!btn) return;
