@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import WidgetSessionViewSet
+from chatbot.insights.views import dashboard_view
 from chatbot.privacy.api import MeEraseView, MeExportView
 from conversations.api import ConversationViewSet
 from conversations.sse import conversation_events
@@ -27,6 +28,12 @@ _swagger_csp = csp_replace(
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Before admin.site.urls: a page of the admin (its login, its look), not a model's.
+    path(
+        "admin/insights/dashboard/",
+        admin.site.admin_view(dashboard_view),
+        name="insights-dashboard",
+    ),
     path("admin/", admin.site.urls),
     path(
         "api/v1/conversations/<uuid:conversation_id>/events/",

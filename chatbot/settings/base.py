@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "accounts",
     "conversations",
     "chatbot",
+    "chatbot.insights",
 ]
 
 MIDDLEWARE = [
@@ -365,6 +366,15 @@ PII_MASK_BEFORE_PROVIDER = env.bool("PII_MASK_BEFORE_PROVIDER", default=False)
 # Message bodies never go to logs unless this is on (debugging only); PII is masked anyway.
 LOG_MESSAGE_BODIES = env.bool("LOG_MESSAGE_BODIES", default=False)
 
+# --- Insights: the managers' dashboard (docs/dashboards.md) -------------------------------
+# A conversation is summarised once closed, or once idle this long (the beat task).
+INSIGHTS_IDLE_MINUTES = env.int("INSIGHTS_IDLE_MINUTES", default=30)
+INSIGHTS_REFRESH_INTERVAL_SECONDS = env.float("INSIGHTS_REFRESH_INTERVAL_SECONDS", default=300)
+# The refresh looks at conversations active this recently; older ones: insights_backfill.
+INSIGHTS_LOOKBACK_DAYS = env.int("INSIGHTS_LOOKBACK_DAYS", default=7)
+INSIGHTS_BATCH_SIZE = env.int("INSIGHTS_BATCH_SIZE", default=500)
+INSIGHTS_MAX_BATCHES = env.int("INSIGHTS_MAX_BATCHES", default=20)  # per refresh run
+
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 # No broker configured: run tasks inline in the web process (the single-process demo), and
@@ -408,7 +418,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     ),
 }
 # Task modules live with the concern they serve, not in one chatbot/tasks.py.
-CELERY_IMPORTS = ["chatbot.replies.tasks", "chatbot.privacy.tasks"]
+CELERY_IMPORTS = ["chatbot.replies.tasks", "chatbot.privacy.tasks", "chatbot.insights.tasks"]
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="chatdesk")
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-replies": {
@@ -418,6 +428,10 @@ CELERY_BEAT_SCHEDULE = {
     "apply-retention": {
         "task": "chatbot.conversations_retention_apply",
         "schedule": RETENTION_INTERVAL_SECONDS,
+    },
+    "refresh-conversation-summaries": {
+        "task": "chatbot.conversation_summaries_refresh",
+        "schedule": INSIGHTS_REFRESH_INTERVAL_SECONDS,
     },
 }
 

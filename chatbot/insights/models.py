@@ -1,0 +1,77 @@
+"""One summary row per conversation: what the managers' dashboard reads.
+
+Written when a conversation closes or goes idle (chatbot.insights.summary), so a page view
+aggregates these rows and never scans messages. Rows hold figures only, no text and no
+customer: they outlive the conversation (SET_NULL) as anonymous aggregates, like the ledger.
+"""
+
+from decimal import Decimal
+
+from django.db import models
+
+
+class ConversationSummary(models.Model):
+    class Outcome(models.TextChoices):
+        # Definitions: docs/dashboards.md ("Outcomes").
+        RESOLVED_BY_BOT = "resolved_by_bot", "Resolved by the bot"
+        HANDED_OFF = "handed_off", "Handed off"
+        ABANDONED = "abandoned", "Abandoned"
+
+    conversation = models.OneToOneField(
+        "conversations.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="summary",
+    )
+    widget_key = models.ForeignKey(
+        "accounts.WidgetKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # covered by the (day, widget_key) indexes below
+    )
+    day = models.DateField(help_text="The day the conversation started (TIME_ZONE).")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(help_text="The last message (or the close).")
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+
+    customer_messages = models.PositiveIntegerField(default=0)
+    bot_replies = models.PositiveIntegerField(default=0, help_text="Completed bot answers.")
+    failed_replies = models.PositiveIntegerField(default=0)
+    staff_messages = models.PositiveIntegerField(default=0)
+
+    handed_off = models.BooleanField(default=False)
+    pickup_seconds = models.FloatField(
+        null=True, blank=True, help_text="Handoff request until a person took it; empty: never."
+    )
+    csat = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1-5, if rated.")
+    helpful_votes = models.PositiveIntegerField(default=0)
+    unhelpful_votes = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    # Each bot answer's latency (ms), in order. Kept per conversation so that p50/p95 over any
+    # date range and widget key are exact (a per-day rollup cannot be merged into a
+    # percentile); CHAT_MAX_MESSAGES_PER_CONVERSATION bounds the list.
+    reply_latencies_ms = models.JSONField(default=list, blank=True)
+    dont_know_replies = models.PositiveIntegerField(
+        default=0, help_text="Answers that said the knowledge base had nothing (gaps)."
+    )
+
+    # What the row was computed from: a conversation that moved on since is summarised again.
+    source_last_message_at = models.DateTimeField()
+    source_status = models.CharField(max_length=10)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "conversation summary"
+        verbose_name_plural = "conversation summaries"
+        indexes = [
+            # The dashboard: a date range, optionally one widget key.
+            models.Index(fields=["day", "widget_key"], name="summary_day_widget"),
+            models.Index(fields=["widget_key", "day"], name="summary_widget_day"),
+        ]
+        permissions = [("view_dashboard", "Can view the insights dashboard")]
+
+    def __str__(self) -> str:
+        return f"Summary of {self.conversation_id or 'a deleted conversation'} ({self.day})"

@@ -1,0 +1,227 @@
+"""Reads for the dashboard: a fixed number of queries over the summary rows, whatever the
+range or the number of conversations (one aggregate by day, one for the latency
+percentiles, one for the knowledge gaps)."""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, Q, Sum
+
+from accounts.models import WidgetKey
+
+from .models import ConversationSummary
+
+Outcome = ConversationSummary.Outcome
+CSAT_SCORES = (1, 2, 3, 4, 5)
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardFilters:
+    start: date
+    end: date
+    widget_key: WidgetKey | None = None
+
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+@dataclass(slots=True)
+class Figures:
+    """One day's figures, or the whole range's (`day` None). Sums only, so days add up."""
+
+    day: date | None = None
+    conversations: int = 0
+    resolved_by_bot: int = 0
+    handed_off: int = 0
+    abandoned: int = 0
+    picked_up: int = 0
+    pickup_seconds_sum: float = 0.0
+    csat_ratings: int = 0
+    csat_sum: int = 0
+    csat_counts: dict[int, int] = field(default_factory=lambda: dict.fromkeys(CSAT_SCORES, 0))
+    cost: Decimal = Decimal("0")
+    resolved_cost: Decimal = Decimal("0")
+    dont_know_replies: int = 0
+    replies: int = 0  # bot answers with a latency
+    latency_p50_ms: int | None = None
+    latency_p95_ms: int | None = None
+
+    def add(self, other: "Figures") -> None:
+        for name in (
+            "conversations",
+            "resolved_by_bot",
+            "handed_off",
+            "abandoned",
+            "picked_up",
+            "pickup_seconds_sum",
+            "csat_ratings",
+            "csat_sum",
+            "cost",
+            "resolved_cost",
+            "dont_know_replies",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for score in CSAT_SCORES:
+            self.csat_counts[score] += other.csat_counts[score]
+
+    @property
+    def handoff_rate(self) -> float | None:
+        return self.handed_off / self.conversations if self.conversations else None
+
+    @property
+    def pickup_mean_seconds(self) -> float | None:
+        return self.pickup_seconds_sum / self.picked_up if self.picked_up else None
+
+    @property
+    def csat_mean(self) -> float | None:
+        return self.csat_sum / self.csat_ratings if self.csat_ratings else None
+
+    @property
+    def cost_per_conversation(self) -> Decimal | None:
+        return self.cost / self.conversations if self.conversations else None
+
+    @property
+    def cost_per_resolved(self) -> Decimal | None:
+        return self.resolved_cost / self.resolved_by_bot if self.resolved_by_bot else None
+
+
+@dataclass(frozen=True, slots=True)
+class GapRow:
+    question: str
+    occurrences: int
+
+
+@dataclass(slots=True)
+class Dashboard:
+    filters: DashboardFilters
+    days: list[Figures]
+    total: Figures
+    knowledge_gaps: list[GapRow]
+
+
+def _summaries(filters: DashboardFilters):
+    rows = ConversationSummary.objects.filter(day__range=(filters.start, filters.end))
+    if filters.widget_key is not None:
+        rows = rows.filter(widget_key=filters.widget_key)
+    return rows
+
+
+def _daily(filters: DashboardFilters) -> dict[date, Figures]:
+    def outcome(value):
+        return Count("id", filter=Q(outcome=value))
+
+    rows = (
+        _summaries(filters)
+        .values("day")
+        .annotate(
+            conversations=Count("id"),
+            n_resolved=outcome(Outcome.RESOLVED_BY_BOT),
+            n_handed_off=outcome(Outcome.HANDED_OFF),
+            n_abandoned=outcome(Outcome.ABANDONED),
+            picked_up=Count("pickup_seconds"),
+            pickup_seconds_sum=Sum("pickup_seconds"),
+            csat_ratings=Count("csat"),
+            csat_sum=Sum("csat"),
+            cost_total=Sum("cost"),
+            resolved_cost=Sum("cost", filter=Q(outcome=Outcome.RESOLVED_BY_BOT)),
+            dont_know_total=Sum("dont_know_replies"),
+            **{f"csat_{s}": Count("id", filter=Q(csat=s)) for s in CSAT_SCORES},
+        )
+        .order_by("day")
+    )
+    daily = {}
+    for row in rows:
+        daily[row["day"]] = Figures(
+            day=row["day"],
+            conversations=row["conversations"],
+            resolved_by_bot=row["n_resolved"],
+            handed_off=row["n_handed_off"],
+            abandoned=row["n_abandoned"],
+            picked_up=row["picked_up"],
+            pickup_seconds_sum=row["pickup_seconds_sum"] or 0.0,
+            csat_ratings=row["csat_ratings"],
+            csat_sum=row["csat_sum"] or 0,
+            csat_counts={s: row[f"csat_{s}"] for s in CSAT_SCORES},
+            cost=row["cost_total"] or Decimal("0"),
+            resolved_cost=row["resolved_cost"] or Decimal("0"),
+            dont_know_replies=row["dont_know_total"] or 0,
+        )
+    return daily
+
+
+def percentile_disc(values: Sequence[int], fraction: float) -> int | None:
+    """Postgres's percentile_disc: the first value, in order, whose rank reaches the fraction."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+
+
+_LATENCY_SQL = """
+SELECT s.day, count(*),
+       percentile_disc(0.5) WITHIN GROUP (ORDER BY l.ms),
+       percentile_disc(0.95) WITHIN GROUP (ORDER BY l.ms)
+FROM {table} s
+CROSS JOIN LATERAL (
+    SELECT value::int AS ms FROM jsonb_array_elements_text(s.reply_latencies_ms)
+) l
+WHERE s.day BETWEEN %s AND %s {widget_clause}
+GROUP BY GROUPING SETS ((s.day), ())
+"""
+
+
+def _latencies(filters: DashboardFilters) -> dict[date | None, tuple[int, int, int]]:
+    """(replies, p50, p95) by day, and for the whole range under the key None. Exact: the
+    percentiles of every bot answer in range, computed in Postgres (one query)."""
+    if connection.vendor == "postgresql":
+        params: list = [filters.start, filters.end]
+        widget_clause = ""
+        if filters.widget_key is not None:
+            widget_clause = "AND s.widget_key_id = %s"
+            params.append(filters.widget_key.pk)
+        sql = _LATENCY_SQL.format(
+            table=connection.ops.quote_name(ConversationSummary._meta.db_table),
+            widget_clause=widget_clause,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {day: (n, p50, p95) for day, n, p50, p95 in cursor.fetchall()}
+    # SQLite (the demo): the same figures computed here, from the same rows.
+    by_day: dict = {}
+    for day, latencies in _summaries(filters).values_list("day", "reply_latencies_ms"):
+        by_day.setdefault(day, []).extend(latencies)
+        by_day.setdefault(None, []).extend(latencies)
+    return {
+        day: (len(v), percentile_disc(v, 0.5), percentile_disc(v, 0.95))
+        for day, v in by_day.items()
+        if v
+    }
+
+
+def _knowledge_gaps(filters: DashboardFilters, limit: int) -> list[GapRow]:
+    """Slot for the knowledge base's gaps (chatbot.knowledge.KnowledgeGap)."""
+    return []
+
+
+def dashboard_build(*, filters: DashboardFilters, gap_limit: int = 10) -> Dashboard:
+    daily = _daily(filters)
+    latencies = _latencies(filters)
+    days, total = [], Figures()
+    for day in filters.days():
+        figures = daily.get(day) or Figures(day=day)
+        figures.replies, figures.latency_p50_ms, figures.latency_p95_ms = latencies.get(
+            day, (0, None, None)
+        )
+        total.add(figures)
+        days.append(figures)
+    total.replies, total.latency_p50_ms, total.latency_p95_ms = latencies.get(None, (0, None, None))
+    return Dashboard(
+        filters=filters,
+        days=days,
+        total=total,
+        knowledge_gaps=_knowledge_gaps(filters, gap_limit),
+    )

@@ -1,0 +1,268 @@
+"""Writing the summary rows: `conversation_summaries_write` for given conversations (on
+close, by the backfill), `conversation_summaries_refresh` for the ones that went idle (beat).
+
+A batch costs a fixed number of queries whatever its size (one aggregate per source:
+messages, ledger, handoff timeline, feedback, knowledge gaps) and one upsert, so running it
+twice rewrites the same values: idempotent by construction.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
+
+from chatbot.models import ProviderCall
+from conversations.models import Conversation, Message
+
+from .models import ConversationSummary
+
+logger = logging.getLogger(__name__)
+
+Outcome = ConversationSummary.Outcome
+
+
+@dataclass(slots=True)
+class _Facts:
+    """What one conversation's sources say, gathered batch-wise before the row is built."""
+
+    customer_messages: int = 0
+    bot_replies: int = 0
+    failed_replies: int = 0
+    staff_messages: int = 0
+    last_question_answered: bool = False
+    last_answer_dont_know: bool = False
+    handed_off: bool = False
+    pickup_seconds: float | None = None
+    ended_at: datetime | None = None
+    csat: int | None = None
+    helpful_votes: int = 0
+    unhelpful_votes: int = 0
+    cost: Decimal = Decimal("0")
+    latencies: list[int] = field(default_factory=list)
+    dont_know_replies: int = 0
+
+
+def summary_outcome(facts: _Facts) -> str:
+    """Handed off wins (a person was asked for); else resolved when the customer's last
+    question got a completed bot answer that was not a "don't know"; else abandoned."""
+    if facts.handed_off:
+        return Outcome.HANDED_OFF
+    if facts.last_question_answered and not facts.last_answer_dont_know:
+        return Outcome.RESOLVED_BY_BOT
+    return Outcome.ABANDONED
+
+
+def _bot_answers():
+    # A bot answer the customer saw: completed, not folded into a later reply (debounce), and
+    # generated or served from the cache (a refusal has no model and took no time).
+    return Q(
+        role=Message.Role.ASSISTANT, status=Message.Status.COMPLETED, merged_into__isnull=True
+    ) & ~Q(model="")
+
+
+def _gather_messages(ids: Sequence, facts: dict) -> None:
+    rows = (
+        Message.objects.filter(conversation_id__in=ids)
+        .values("conversation_id")
+        .annotate(
+            customer=Count("pk", filter=Q(role=Message.Role.USER)),
+            bot=Count("pk", filter=_bot_answers()),
+            failed=Count("pk", filter=Q(role=Message.Role.ASSISTANT, status=Message.Status.FAILED)),
+            staff=Count("pk", filter=Q(role=Message.Role.STAFF)),
+        )
+        .order_by()
+    )
+    for row in rows:
+        f = facts[row["conversation_id"]]
+        f.customer_messages, f.bot_replies = row["customer"], row["bot"]
+        f.failed_replies, f.staff_messages = row["failed"], row["staff"]
+
+    # The customer's last question and how the bot answered it (a merged reply hands the
+    # answer to the later one, which then is the last question's reply).
+    last_question = Message.objects.filter(
+        conversation=OuterRef("pk"), role=Message.Role.USER
+    ).order_by("-created_at", "-id")
+    answered = Conversation.objects.filter(pk__in=ids).annotate(
+        reply_status=Subquery(last_question.values("reply__status")[:1]),
+        reply_model=Subquery(last_question.values("reply__model")[:1]),
+        reply_id=Subquery(last_question.values("reply__id")[:1]),
+    )
+    last_replies = {}
+    for row in answered.values("pk", "reply_status", "reply_model", "reply_id"):
+        ok = row["reply_status"] == Message.Status.COMPLETED and bool(row["reply_model"])
+        facts[row["pk"]].last_question_answered = ok
+        if ok:
+            last_replies[row["reply_id"]] = row["pk"]
+    for reply_id in _dont_know_reply_ids(last_replies):
+        facts[last_replies[reply_id]].last_answer_dont_know = True
+
+    latencies = (
+        Message.objects.filter(_bot_answers(), conversation_id__in=ids, latency_ms__isnull=False)
+        .order_by("created_at", "id")
+        .values_list("conversation_id", "latency_ms")
+    )
+    for conversation_id, latency_ms in latencies:
+        facts[conversation_id].latencies.append(latency_ms)
+
+
+def _gather_cost(ids: Sequence, facts: dict) -> None:
+    rows = (
+        ProviderCall.objects.filter(reply__conversation_id__in=ids)
+        .values("reply__conversation_id")
+        .annotate(total=Sum("cost"))
+        .order_by()
+    )
+    for row in rows:
+        facts[row["reply__conversation_id"]].cost = row["total"] or Decimal("0")
+
+
+def _gather_handoffs(ids: Sequence, facts: dict) -> None:
+    """Slot for the handoff timeline (ConversationEvent): filled when it lands."""
+
+
+def _gather_feedback(ids: Sequence, facts: dict) -> None:
+    """Slot for CSAT and helpfulness (Feedback): filled when it lands."""
+
+
+def _gather_knowledge_gaps(ids: Sequence, facts: dict) -> None:
+    """Slot for "don't know" answers (chatbot.knowledge.KnowledgeGap): filled when it lands."""
+
+
+def _dont_know_reply_ids(reply_ids: Iterable) -> set:
+    """Of these replies, the ones that said the knowledge base had nothing."""
+    return set()
+
+
+def _day(moment: datetime):
+    return timezone.localtime(moment).date()
+
+
+def conversation_summaries_write(*, conversation_ids: Iterable, now: datetime | None = None) -> int:
+    """Compute and upsert the summary rows of these conversations; returns how many."""
+    now = now or timezone.now()
+    conversations = list(
+        Conversation.objects.filter(pk__in=list(conversation_ids)).values(
+            "pk", "widget_key_id", "created_at", "last_message_at", "status"
+        )
+    )
+    if not conversations:
+        return 0
+    ids = [c["pk"] for c in conversations]
+    facts: dict = defaultdict(_Facts)
+    for gather in (
+        _gather_messages,
+        _gather_cost,
+        _gather_handoffs,
+        _gather_feedback,
+        _gather_knowledge_gaps,
+    ):
+        gather(ids, facts)
+    rows = []
+    for c in conversations:
+        f = facts[c["pk"]]
+        rows.append(
+            ConversationSummary(
+                conversation_id=c["pk"],
+                widget_key_id=c["widget_key_id"],
+                day=_day(c["created_at"]),
+                started_at=c["created_at"],
+                ended_at=max(f.ended_at or c["last_message_at"], c["last_message_at"]),
+                outcome=summary_outcome(f),
+                customer_messages=f.customer_messages,
+                bot_replies=f.bot_replies,
+                failed_replies=f.failed_replies,
+                staff_messages=f.staff_messages,
+                handed_off=f.handed_off,
+                pickup_seconds=f.pickup_seconds,
+                csat=f.csat,
+                helpful_votes=f.helpful_votes,
+                unhelpful_votes=f.unhelpful_votes,
+                cost=f.cost,
+                reply_latencies_ms=f.latencies,
+                dont_know_replies=f.dont_know_replies,
+                source_last_message_at=c["last_message_at"],
+                source_status=c["status"],
+                computed_at=now,
+            )
+        )
+    ConversationSummary.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["conversation"],
+        update_fields=[
+            f.name
+            for f in ConversationSummary._meta.concrete_fields
+            if f.name not in ("id", "conversation")
+        ],
+    )
+    return len(rows)
+
+
+def conversation_summary_write(*, conversation_id) -> int:
+    """One conversation (closed just now): the hook `conversation_close` calls through
+    the task `chatbot.conversation_summary_write`."""
+    return conversation_summaries_write(conversation_ids=[conversation_id])
+
+
+def conversations_ended(*, now: datetime):
+    """Closed, or idle for INSIGHTS_IDLE_MINUTES: ready to be summarised."""
+    idle_before = now - timedelta(minutes=settings.INSIGHTS_IDLE_MINUTES)
+    return Conversation.objects.filter(
+        Q(status=Conversation.Status.CLOSED) | Q(last_message_at__lt=idle_before)
+    )
+
+
+def summaries_due(*, now: datetime, lookback_days: int | None = None):
+    """Conversations that ended (closed, or idle for INSIGHTS_IDLE_MINUTES) and whose
+    summary is missing or was computed before they moved on. The refresh looks back
+    INSIGHTS_LOOKBACK_DAYS only (the recent part of the `conv_recent` index); older
+    history is the backfill command's job (`lookback_days=None`: all of it)."""
+    fresh = ConversationSummary.objects.filter(
+        conversation=OuterRef("pk"),
+        source_last_message_at=OuterRef("last_message_at"),
+        source_status=OuterRef("status"),
+    )
+    due = conversations_ended(now=now).exclude(Exists(fresh))
+    if lookback_days is not None:
+        due = due.filter(last_message_at__gte=now - timedelta(days=lookback_days))
+    return due
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshReport:
+    written: int = 0
+    batches: int = 0
+    more_remaining: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def conversation_summaries_refresh(*, now: datetime | None = None) -> RefreshReport:
+    """Summarise what went idle or closed since the last run, INSIGHTS_BATCH_SIZE at a time,
+    at most INSIGHTS_MAX_BATCHES per run (a backlog drains over the following runs)."""
+    now = now or timezone.now()
+    written = batches = 0
+    for _ in range(settings.INSIGHTS_MAX_BATCHES):
+        ids = list(
+            summaries_due(now=now, lookback_days=settings.INSIGHTS_LOOKBACK_DAYS)
+            .order_by("last_message_at")
+            .values_list("pk", flat=True)[: settings.INSIGHTS_BATCH_SIZE]
+        )
+        if not ids:
+            return RefreshReport(written=written, batches=batches)
+        written += conversation_summaries_write(conversation_ids=ids, now=now)
+        batches += 1
+    return RefreshReport(
+        written=written,
+        batches=batches,
+        more_remaining=summaries_due(
+            now=now, lookback_days=settings.INSIGHTS_LOOKBACK_DAYS
+        ).exists(),
+    )
