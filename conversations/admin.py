@@ -12,7 +12,8 @@ from accounts.models import AuditEvent
 from chatbot.moderation.policy import known_categories
 from chatbot.moderation.services import moderation_flags_review
 
-from .models import Conversation, Message, ModerationFlag
+from . import handoff_rules
+from .models import Conversation, HandoffRule, Message, ModerationFlag
 
 
 def transcript_link(*, conversation_id, message_id) -> str:
@@ -194,3 +195,16 @@ class ModerationFlagAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(HandoffRule)
+class HandoffRuleAdmin(admin.ModelAdmin):
+    """Phrases that hand a conversation to a person (docs/handoff.md)."""
+
+    list_display = ["phrase", "whole_message", "is_active", "created_at"]
+    list_editable = ["whole_message", "is_active"]
+    search_fields = ["phrase"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        handoff_rules.active_rules_forget()

@@ -4,6 +4,7 @@ from rest_framework import serializers
 from chatbot.platform.fields import StrictCharField
 
 from .models import Conversation, Message
+from .selectors import agent_name
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -11,11 +12,30 @@ class ConversationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Conversation
-        fields = ["id", "title", "status", "created_at", "updated_at", "last_message_at"]
-        read_only_fields = ["id", "status", "created_at", "updated_at", "last_message_at"]
+        fields = [
+            "id",
+            "title",
+            "status",
+            "handling",
+            "created_at",
+            "updated_at",
+            "last_message_at",
+        ]
+        read_only_fields = [
+            "id",
+            "status",
+            "handling",
+            "created_at",
+            "updated_at",
+            "last_message_at",
+        ]
 
 
 class MessageSerializer(serializers.ModelSerializer):
+    author_name = serializers.SerializerMethodField(
+        help_text="A staff message's author as customers see them (a person, not the bot)."
+    )
+
     class Meta:
         model = Message
         fields = [
@@ -38,8 +58,16 @@ class MessageSerializer(serializers.ModelSerializer):
             "token_count",
             "cached",
             "merged_into",
+            # Human handoff (docs/handoff.md).
+            "author_name",
+            "handoff_offered",
         ]
         read_only_fields = fields
+
+    def get_author_name(self, message: Message) -> str:
+        if message.role != Message.Role.STAFF:
+            return ""
+        return agent_name(message.author)
 
 
 class MessagePageSerializer(serializers.Serializer):
@@ -68,7 +96,8 @@ class MessageCreateSerializer(serializers.Serializer):
 
 class SendResultSerializer(serializers.Serializer):
     message = MessageSerializer()
-    reply = MessageSerializer()
+    # Null while a person handles the conversation: no bot reply is generated.
+    reply = MessageSerializer(allow_null=True)
 
 
 class MessageListQuerySerializer(serializers.Serializer):

@@ -240,6 +240,34 @@ CHAT_FAILED_REPLY_TEXT = env.str(
     ),
 )
 
+# --- Human handoff (docs/handoff.md) ------------------------------------------------------
+# Off: the widget offers no person and POST .../handoff answers 409 handoff_unavailable.
+HANDOFF_ENABLED = env.bool("HANDOFF_ENABLED", default=True)
+# Nobody picked up within this: the customer is told and may leave an email (followup).
+HANDOFF_PICKUP_TIMEOUT_SECONDS = env.int("HANDOFF_PICKUP_TIMEOUT_SECONDS", default=300)
+# When people can pick up, e.g. "mon-fri 09:00-18:00; sat 10:00-14:00". Empty: always.
+HANDOFF_BUSINESS_HOURS = env.str("HANDOFF_BUSINESS_HOURS", default="")
+HANDOFF_TIME_ZONE = env.str("HANDOFF_TIME_ZONE", default=TIME_ZONE)
+# After this many failed replies in a row the customer is offered a person (0: never).
+HANDOFF_OFFER_AFTER_FAILURES = env.int("HANDOFF_OFFER_AFTER_FAILURES", default=2)
+HANDOFF_FOLLOWUP_EMAIL_SUBJECT = env.str(
+    "HANDOFF_FOLLOWUP_EMAIL_SUBJECT", default="An answer to your question"
+)
+HANDOFF_FOLLOWUP_EMAIL_FOOTER = env.str(
+    "HANDOFF_FOLLOWUP_EMAIL_FOOTER",
+    default="You can read and answer it in the chat on our site.",
+)
+# Email (the follow-up answers): any Django backend; the console one by default.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default="")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="support@localhost")
+
 # --- LLM (any OpenAI-compatible server) -------------------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
@@ -418,7 +446,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     ),
 }
 # Task modules live with the concern they serve, not in one chatbot/tasks.py.
-CELERY_IMPORTS = ["chatbot.replies.tasks", "chatbot.privacy.tasks", "chatbot.insights.tasks"]
+CELERY_IMPORTS = [
+    "chatbot.replies.tasks",
+    "chatbot.privacy.tasks",
+    "conversations.tasks",
+    "chatbot.insights.tasks",
+]
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="chatdesk")
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-replies": {
@@ -428,6 +461,11 @@ CELERY_BEAT_SCHEDULE = {
     "apply-retention": {
         "task": "chatbot.conversations_retention_apply",
         "schedule": RETENTION_INTERVAL_SECONDS,
+    },
+    # Safety net for a lost pickup-timeout countdown task (docs/handoff.md).
+    "sweep-handoff-timeouts": {
+        "task": "conversations.handoff_timeouts_sweep",
+        "schedule": env.int("HANDOFF_TIMEOUT_SWEEP_SECONDS", default=60),
     },
     "refresh-conversation-summaries": {
         "task": "chatbot.conversation_summaries_refresh",
