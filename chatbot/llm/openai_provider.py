@@ -219,3 +219,26 @@ def moderate(
         scores=scores,
         model=response.model or model,
     )
+
+
+def embed(
+    texts: list[str], *, model: str, base_url: str | None, api_key: str, timeout: float
+) -> list[list[float]]:
+    """The provider's `/v1/embeddings` for `texts`, in order. Raises `LLMError`.
+
+    Uses the cached client for the endpoint; no SDK retries (the caller decides: the import
+    task retries, a turn goes on with full text alone)."""
+    client = _client(
+        base_url=base_url,
+        api_key=api_key,
+        connect_timeout=min(timeout, 5.0),
+        read_timeout=timeout,
+    )
+    try:
+        response = client.embeddings.create(input=texts, model=model)
+    except Exception as exc:  # classified, or re-raised by _classify
+        raise _classify(exc) from exc
+    vectors = sorted(response.data, key=lambda item: item.index)
+    if len(vectors) != len(texts):
+        raise LLMError("malformed_response", "The provider returned the wrong number of vectors.")
+    return [list(item.embedding) for item in vectors]

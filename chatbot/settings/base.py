@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "accounts",
     "conversations",
     "chatbot",
+    "chatbot.knowledge",
     "chatbot.insights",
 ]
 
@@ -325,6 +326,42 @@ CHAT_DEBOUNCE_SECONDS = env.float("CHAT_DEBOUNCE_SECONDS", default=1.5)
 # Exact-match cache of first-turn answers (0: off); only at temperature <= the max below.
 RESPONSE_CACHE_TTL_SECONDS = env.int("RESPONSE_CACHE_TTL_SECONDS", default=24 * 3600)
 RESPONSE_CACHE_MAX_TEMPERATURE = env.float("RESPONSE_CACHE_MAX_TEMPERATURE", default=0.0)
+
+# --- Knowledge base (docs/knowledge-base.md) ---------------------------------------------
+# Chunks: at most this many tokens (o200k_base), each continuing one repeating the last few.
+KNOWLEDGE_CHUNK_MAX_TOKENS = env.int("KNOWLEDGE_CHUNK_MAX_TOKENS", default=300)
+KNOWLEDGE_CHUNK_OVERLAP_TOKENS = env.int("KNOWLEDGE_CHUNK_OVERLAP_TOKENS", default=40)
+# Chinese word segmentation for search: "jieba" (dictionary) or "bigram" (character pairs).
+KNOWLEDGE_CHINESE_SEGMENTER = env.str("KNOWLEDGE_CHINESE_SEGMENTER", default="jieba")
+# Longest question searched (characters); the rest is ignored.
+KNOWLEDGE_MAX_QUERY_CHARS = env.int("KNOWLEDGE_MAX_QUERY_CHARS", default=500)
+# Sources put in the model's context per turn, and the share of the input budget they may use.
+KNOWLEDGE_SOURCES_PER_TURN = env.int("KNOWLEDGE_SOURCES_PER_TURN", default=4)
+KNOWLEDGE_CONTEXT_SHARE = env.float("KNOWLEDGE_CONTEXT_SHARE", default=0.5)
+# Optional embeddings (hybrid search); empty model: full text only.
+KNOWLEDGE_EMBEDDING_MODEL = env.str("KNOWLEDGE_EMBEDDING_MODEL", default="")
+KNOWLEDGE_EMBEDDING_BASE_URL = env.str("KNOWLEDGE_EMBEDDING_BASE_URL", default="")
+KNOWLEDGE_EMBEDDING_API_KEY = env.str("KNOWLEDGE_EMBEDDING_API_KEY", default="")
+KNOWLEDGE_EMBEDDING_TIMEOUT = env.float("KNOWLEDGE_EMBEDDING_TIMEOUT", default=10.0)
+KNOWLEDGE_EMBEDDING_BATCH = env.int("KNOWLEDGE_EMBEDDING_BATCH", default=64)
+# What the bot says in knowledge-only mode when it cannot answer from the knowledge base.
+KNOWLEDGE_FALLBACK_TEXT = env.str(
+    "KNOWLEDGE_FALLBACK_TEXT",
+    default=(
+        "Sorry, I don't know the answer to that from our help articles. "
+        "Would you like me to pass your question to a person?"
+    ),
+)
+KNOWLEDGE_FALLBACK_TEXT_ZH = env.str(
+    "KNOWLEDGE_FALLBACK_TEXT_ZH",
+    default="抱歉，我们的帮助文章里没有这个问题的答案。需要我帮您转接人工客服吗？",  # noqa: RUF001
+)
+# The body of an article drafted from a knowledge gap with no agent answer yet.
+KNOWLEDGE_GAP_DRAFT_PLACEHOLDER = env.str(
+    "KNOWLEDGE_GAP_DRAFT_PLACEHOLDER", default="(Write the answer here.)"
+)
+# Largest file accepted by the admin upload (bytes).
+KNOWLEDGE_UPLOAD_MAX_BYTES = env.int("KNOWLEDGE_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 
 # --- Reply generation robustness -----------------------------------------------------------
 # A worker holds a reply for this long after its last sign of life; past it, the reply is

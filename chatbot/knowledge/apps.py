@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class KnowledgeConfig(AppConfig):
+    name = "chatbot.knowledge"
+    label = "knowledge"
+    verbose_name = "Knowledge base"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,25 @@
+"""Celery tasks of the knowledge base: thin interfaces that pass ids."""
+
+from celery import shared_task
+
+from chatbot.llm import LLMError
+
+from . import embeddings
+
+
+@shared_task(
+    name="knowledge.embed_chunks",
+    ignore_result=True,
+    bind=True,
+    max_retries=5,
+    default_retry_delay=30,
+)
+def embed_chunks(self, chunk_ids: list[int]) -> int:
+    # The one retry layer for embeddings (the SDK's are off): a rate-limited or unreachable
+    # provider is tried again later; chunks already embedded are skipped on the retry.
+    try:
+        return embeddings.chunks_embed(chunk_ids=chunk_ids)
+    except LLMError as error:
+        if not error.retryable:
+            raise
+        raise self.retry(exc=error, countdown=error.retry_after or None) from error
