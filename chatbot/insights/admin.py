@@ -17,7 +17,7 @@ class ConversationSummaryAdmin(admin.ModelAdmin):
         "bot_replies",
         "handed_off",
         "pickup_seconds",
-        "csat",
+        "csat_satisfied",
         "cost",
         "conversation_link",
     ]

@@ -34,7 +34,7 @@ class ConversationSummary(models.Model):
     )
     day = models.DateField(help_text="The day the conversation started (TIME_ZONE).")
     started_at = models.DateTimeField()
-    ended_at = models.DateTimeField(help_text="The last message (or the close).")
+    ended_at = models.DateTimeField(help_text="The close, or the last message.")
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
 
     customer_messages = models.PositiveIntegerField(default=0)
@@ -46,7 +46,8 @@ class ConversationSummary(models.Model):
     pickup_seconds = models.FloatField(
         null=True, blank=True, help_text="Handoff request until a person took it; empty: never."
     )
-    csat = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1-5, if rated.")
+    # The customer's CSAT vote (thumbs): True up, False down, empty: not rated.
+    csat_satisfied = models.BooleanField(null=True, blank=True)
     helpful_votes = models.PositiveIntegerField(default=0)
     unhelpful_votes = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
@@ -55,7 +56,7 @@ class ConversationSummary(models.Model):
     # percentile); CHAT_MAX_MESSAGES_PER_CONVERSATION bounds the list.
     reply_latencies_ms = models.JSONField(default=list, blank=True)
     dont_know_replies = models.PositiveIntegerField(
-        default=0, help_text="Answers that said the knowledge base had nothing (gaps)."
+        default=0, help_text="Knowledge gaps recorded on this conversation's messages."
     )
 
     # What the row was computed from: a conversation that moved on since is summarised again.

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from . import charts
 from .charts import Series, Svg
-from .selectors import CSAT_SCORES, Dashboard, Figures
+from .selectors import Dashboard, Figures
 
 
 def _num(value, places: int = 1) -> str:
@@ -122,20 +122,29 @@ def _csat_svgs(d: Dashboard) -> list[Svg]:
     return [
         charts.line_chart(
             ident="csat",
-            title="Mean CSAT per day (1-5)",
-            description=f"{d.total.csat_ratings} ratings, mean "
-            f"{_num(d.total.csat_mean, 2) or 'none'}.",
+            title="CSAT per day (% satisfied)",
+            description=f"{d.total.csat_ratings} ratings, "
+            f"{_percent(d.total.csat_rate) or 'no'} % satisfied.",
             labels=_labels(d),
-            series=[Series("Mean CSAT", [f.csat_mean for f in d.days])],
-            fmt=lambda v: f"{v:.1f}",
-            top=5,
+            series=[
+                Series(
+                    "CSAT",
+                    [None if f.csat_rate is None else 100 * f.csat_rate for f in d.days],
+                )
+            ],
+            fmt=lambda v: f"{v:.0f} %",
+            top=100,
         ),
         charts.bar_chart(
-            ident="csat-scores",
-            title="CSAT ratings by score",
-            description=", ".join(f"{s}: {d.total.csat_counts[s]}" for s in CSAT_SCORES),
-            labels=[str(s) for s in CSAT_SCORES],
-            series=[Series("Ratings", [d.total.csat_counts[s] for s in CSAT_SCORES])],
+            ident="csat-ratings",
+            title="Ratings per day",
+            description=f"Satisfied {d.total.csat_satisfied}, "
+            f"unsatisfied {d.total.csat_unsatisfied}.",
+            labels=_labels(d),
+            series=[
+                Series("Satisfied", [f.csat_satisfied for f in d.days]),
+                Series("Unsatisfied", [f.csat_unsatisfied for f in d.days]),
+            ],
         ),
     ]
 
@@ -242,13 +251,15 @@ CHARTS: tuple[Chart, ...] = (
     Chart(
         key="csat",
         title="Customer satisfaction (CSAT)",
-        description="Ratings from 1 (poor) to 5 (great) given at the end of a conversation.",
-        columns=["day", "ratings", "mean_csat", *(f"score_{s}" for s in CSAT_SCORES)],
+        description="The customer's thumbs up or down once the conversation closed; CSAT is "
+        "the share of satisfied ratings.",
+        columns=["day", "ratings", "satisfied", "unsatisfied", "csat_percent"],
         rows=_per_day(
             lambda f: [
                 _num(f.csat_ratings),
-                _num(f.csat_mean, 2),
-                *(_num(f.csat_counts[s]) for s in CSAT_SCORES),
+                _num(f.csat_satisfied),
+                _num(f.csat_unsatisfied),
+                _percent(f.csat_rate),
             ]
         ),
         svgs=_csat_svgs,

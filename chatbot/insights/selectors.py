@@ -4,19 +4,20 @@ percentiles, one for the knowledge gaps)."""
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from accounts.models import WidgetKey
+from chatbot.knowledge.models import KnowledgeGap
 
 from .models import ConversationSummary
 
 Outcome = ConversationSummary.Outcome
-CSAT_SCORES = (1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,7 @@ class Figures:
     picked_up: int = 0
     pickup_seconds_sum: float = 0.0
     csat_ratings: int = 0
-    csat_sum: int = 0
-    csat_counts: dict[int, int] = field(default_factory=lambda: dict.fromkeys(CSAT_SCORES, 0))
+    csat_satisfied: int = 0  # thumbs up
     cost: Decimal = Decimal("0")
     resolved_cost: Decimal = Decimal("0")
     dont_know_replies: int = 0
@@ -59,14 +59,12 @@ class Figures:
             "picked_up",
             "pickup_seconds_sum",
             "csat_ratings",
-            "csat_sum",
+            "csat_satisfied",
             "cost",
             "resolved_cost",
             "dont_know_replies",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for score in CSAT_SCORES:
-            self.csat_counts[score] += other.csat_counts[score]
 
     @property
     def handoff_rate(self) -> float | None:
@@ -77,8 +75,13 @@ class Figures:
         return self.pickup_seconds_sum / self.picked_up if self.picked_up else None
 
     @property
-    def csat_mean(self) -> float | None:
-        return self.csat_sum / self.csat_ratings if self.csat_ratings else None
+    def csat_unsatisfied(self) -> int:
+        return self.csat_ratings - self.csat_satisfied
+
+    @property
+    def csat_rate(self) -> float | None:
+        """CSAT: the share of ratings that were satisfied (thumbs up)."""
+        return self.csat_satisfied / self.csat_ratings if self.csat_ratings else None
 
     @property
     def cost_per_conversation(self) -> Decimal | None:
@@ -124,12 +127,11 @@ def _daily(filters: DashboardFilters) -> dict[date, Figures]:
             n_abandoned=outcome(Outcome.ABANDONED),
             picked_up=Count("pickup_seconds"),
             pickup_seconds_sum=Sum("pickup_seconds"),
-            csat_ratings=Count("csat"),
-            csat_sum=Sum("csat"),
+            csat_ratings=Count("csat_satisfied"),
+            n_satisfied=Count("id", filter=Q(csat_satisfied=True)),
             cost_total=Sum("cost"),
             resolved_cost=Sum("cost", filter=Q(outcome=Outcome.RESOLVED_BY_BOT)),
             dont_know_total=Sum("dont_know_replies"),
-            **{f"csat_{s}": Count("id", filter=Q(csat=s)) for s in CSAT_SCORES},
         )
         .order_by("day")
     )
@@ -144,8 +146,7 @@ def _daily(filters: DashboardFilters) -> dict[date, Figures]:
             picked_up=row["picked_up"],
             pickup_seconds_sum=row["pickup_seconds_sum"] or 0.0,
             csat_ratings=row["csat_ratings"],
-            csat_sum=row["csat_sum"] or 0,
-            csat_counts={s: row[f"csat_{s}"] for s in CSAT_SCORES},
+            csat_satisfied=row["n_satisfied"],
             cost=row["cost_total"] or Decimal("0"),
             resolved_cost=row["resolved_cost"] or Decimal("0"),
             dont_know_replies=row["dont_know_total"] or 0,
@@ -203,8 +204,22 @@ def _latencies(filters: DashboardFilters) -> dict[date | None, tuple[int, int, i
 
 
 def _knowledge_gaps(filters: DashboardFilters, limit: int) -> list[GapRow]:
-    """Slot for the knowledge base's gaps (chatbot.knowledge.KnowledgeGap)."""
-    return []
+    """Open gaps last seen in the range, most frequent first. The knowledge base keeps one
+    row per question with its running count (chatbot.knowledge), so `occurrences` is that
+    count, not only the range's; a gap belongs to the widget key it was first seen on."""
+
+    def moment(day: date, at: time) -> datetime:
+        return timezone.make_aware(datetime.combine(day, at))
+
+    gaps = KnowledgeGap.objects.filter(
+        status=KnowledgeGap.Status.OPEN,
+        last_seen_at__gte=moment(filters.start, time.min),
+        last_seen_at__lt=moment(filters.end + timedelta(days=1), time.min),
+    )
+    if filters.widget_key is not None:
+        gaps = gaps.filter(widget_key=filters.widget_key)
+    rows = gaps.order_by("-count", "-last_seen_at").values_list("question", "count")[:limit]
+    return [GapRow(question=question, occurrences=count) for question, count in rows]
 
 
 def dashboard_build(*, filters: DashboardFilters, gap_limit: int = 10) -> Dashboard:

@@ -17,8 +17,9 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
+from chatbot.knowledge.models import KnowledgeGap
 from chatbot.models import ProviderCall
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, ConversationEvent, Feedback, Message
 
 from .models import ConversationSummary
 
@@ -36,11 +37,12 @@ class _Facts:
     failed_replies: int = 0
     staff_messages: int = 0
     last_question_answered: bool = False
+    last_exchange: tuple = ()  # the last question's id and its reply's id
     last_answer_dont_know: bool = False
     handed_off: bool = False
     pickup_seconds: float | None = None
     ended_at: datetime | None = None
-    csat: int | None = None
+    csat_satisfied: bool | None = None
     helpful_votes: int = 0
     unhelpful_votes: int = 0
     cost: Decimal = Decimal("0")
@@ -89,18 +91,17 @@ def _gather_messages(ids: Sequence, facts: dict) -> None:
         conversation=OuterRef("pk"), role=Message.Role.USER
     ).order_by("-created_at", "-id")
     answered = Conversation.objects.filter(pk__in=ids).annotate(
+        question_id=Subquery(last_question.values("id")[:1]),
         reply_status=Subquery(last_question.values("reply__status")[:1]),
         reply_model=Subquery(last_question.values("reply__model")[:1]),
         reply_id=Subquery(last_question.values("reply__id")[:1]),
     )
-    last_replies = {}
-    for row in answered.values("pk", "reply_status", "reply_model", "reply_id"):
-        ok = row["reply_status"] == Message.Status.COMPLETED and bool(row["reply_model"])
-        facts[row["pk"]].last_question_answered = ok
-        if ok:
-            last_replies[row["reply_id"]] = row["pk"]
-    for reply_id in _dont_know_reply_ids(last_replies):
-        facts[last_replies[reply_id]].last_answer_dont_know = True
+    for row in answered.values("pk", "question_id", "reply_status", "reply_model", "reply_id"):
+        f = facts[row["pk"]]
+        f.last_question_answered = row["reply_status"] == Message.Status.COMPLETED and bool(
+            row["reply_model"]
+        )
+        f.last_exchange = (row["question_id"], row["reply_id"])
 
     latencies = (
         Message.objects.filter(_bot_answers(), conversation_id__in=ids, latency_ms__isnull=False)
@@ -122,21 +123,67 @@ def _gather_cost(ids: Sequence, facts: dict) -> None:
         facts[row["reply__conversation_id"]].cost = row["total"] or Decimal("0")
 
 
+Kind = ConversationEvent.Kind
+# A person was involved: asked for (by the customer, the bot, a rule) or joined by staff.
+HANDOFF_KINDS = (Kind.HANDOFF_REQUESTED, Kind.ASSIGNED, Kind.TAKEN_OVER)
+PICKUP_KINDS = (Kind.ASSIGNED, Kind.TAKEN_OVER)
+
+
 def _gather_handoffs(ids: Sequence, facts: dict) -> None:
-    """Slot for the handoff timeline (ConversationEvent): filled when it lands."""
+    events = (
+        ConversationEvent.objects.filter(
+            conversation_id__in=ids, kind__in=[*HANDOFF_KINDS, Kind.CLOSED]
+        )
+        .order_by("created_at", "id")
+        .values_list("conversation_id", "kind", "detail", "created_at")
+    )
+    for conversation_id, kind, detail, created_at in events:
+        f = facts[conversation_id]
+        if kind == Kind.CLOSED:
+            f.ended_at = created_at
+            continue
+        f.handed_off = True
+        # The first pickup from the queue: conversations.services measures it (request until
+        # assigned or taken over) and records it on the event.
+        if kind in PICKUP_KINDS and f.pickup_seconds is None:
+            pickup = (detail or {}).get("pickup_seconds")
+            if isinstance(pickup, int | float):
+                f.pickup_seconds = float(pickup)
 
 
 def _gather_feedback(ids: Sequence, facts: dict) -> None:
-    """Slot for CSAT and helpfulness (Feedback): filled when it lands."""
+    rows = (
+        Feedback.objects.filter(conversation_id__in=ids)
+        .values("conversation_id")
+        .annotate(
+            csat_up=Count("pk", filter=Q(kind=Feedback.Kind.CSAT, vote=Feedback.Vote.UP)),
+            csat_down=Count("pk", filter=Q(kind=Feedback.Kind.CSAT, vote=Feedback.Vote.DOWN)),
+            helpful=Count("pk", filter=Q(kind=Feedback.Kind.HELPFULNESS, vote=Feedback.Vote.UP)),
+            unhelpful=Count(
+                "pk", filter=Q(kind=Feedback.Kind.HELPFULNESS, vote=Feedback.Vote.DOWN)
+            ),
+        )
+        .order_by()
+    )
+    for row in rows:
+        f = facts[row["conversation_id"]]
+        if row["csat_up"] or row["csat_down"]:  # one CSAT per conversation (a constraint)
+            f.csat_satisfied = bool(row["csat_up"])
+        f.helpful_votes, f.unhelpful_votes = row["helpful"], row["unhelpful"]
 
 
 def _gather_knowledge_gaps(ids: Sequence, facts: dict) -> None:
-    """Slot for "don't know" answers (chatbot.knowledge.KnowledgeGap): filled when it lands."""
-
-
-def _dont_know_reply_ids(reply_ids: Iterable) -> set:
-    """Of these replies, the ones that said the knowledge base had nothing."""
-    return set()
+    """Gaps are kept grouped by question (chatbot.knowledge), each pointing at the latest
+    message that raised it: a conversation counts the gaps that still point at it (a lower
+    bound if the same question came again later, elsewhere)."""
+    gaps = KnowledgeGap.objects.filter(last_message__conversation_id__in=ids).values_list(
+        "last_message__conversation_id", "last_message_id"
+    )
+    for conversation_id, message_id in gaps:
+        f = facts[conversation_id]
+        f.dont_know_replies += 1
+        if message_id in f.last_exchange:
+            f.last_answer_dont_know = True
 
 
 def _day(moment: datetime):
@@ -180,7 +227,7 @@ def conversation_summaries_write(*, conversation_ids: Iterable, now: datetime | 
                 staff_messages=f.staff_messages,
                 handed_off=f.handed_off,
                 pickup_seconds=f.pickup_seconds,
-                csat=f.csat,
+                csat_satisfied=f.csat_satisfied,
                 helpful_votes=f.helpful_votes,
                 unhelpful_votes=f.unhelpful_votes,
                 cost=f.cost,
@@ -223,11 +270,15 @@ def summaries_due(*, now: datetime, lookback_days: int | None = None):
     summary is missing or was computed before they moved on. The refresh looks back
     INSIGHTS_LOOKBACK_DAYS only (the recent part of the `conv_recent` index); older
     history is the backfill command's job (`lookback_days=None`: all of it)."""
+    # A rating given after the row was written (CSAT comes once closed) makes it stale too.
+    newer_feedback = Feedback.objects.filter(
+        conversation=OuterRef("conversation"), updated_at__gt=OuterRef("computed_at")
+    )
     fresh = ConversationSummary.objects.filter(
         conversation=OuterRef("pk"),
         source_last_message_at=OuterRef("last_message_at"),
         source_status=OuterRef("status"),
-    )
+    ).exclude(Exists(newer_feedback))
     due = conversations_ended(now=now).exclude(Exists(fresh))
     if lookback_days is not None:
         due = due.filter(last_message_at__gte=now - timedelta(days=lookback_days))

@@ -15,3 +15,8 @@ def conversation_summaries_refresh() -> dict:
 def conversation_summary_write(conversation_id: str) -> int:
     # No autoretry: a lost run is caught by the next refresh (the row is stale until then).
     return summary.conversation_summary_write(conversation_id=conversation_id)
+
+
+def conversation_summary_enqueue(*, conversation_id) -> None:
+    """CONVERSATION_CLOSED_HOOKS: the conversation closed (or was rated): summarise it."""
+    conversation_summary_write.delay(str(conversation_id))

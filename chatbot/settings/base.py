@@ -439,6 +439,11 @@ INSIGHTS_REFRESH_INTERVAL_SECONDS = env.float("INSIGHTS_REFRESH_INTERVAL_SECONDS
 INSIGHTS_LOOKBACK_DAYS = env.int("INSIGHTS_LOOKBACK_DAYS", default=7)
 INSIGHTS_BATCH_SIZE = env.int("INSIGHTS_BATCH_SIZE", default=500)
 INSIGHTS_MAX_BATCHES = env.int("INSIGHTS_MAX_BATCHES", default=20)  # per refresh run
+# Called after commit as f(conversation_id=...) when a conversation closes or is rated
+# (conversations.services): the summary row is written at once, not at the next refresh.
+CONVERSATION_CLOSED_HOOKS = env.list(
+    "CONVERSATION_CLOSED_HOOKS", default=["chatbot.insights.tasks.conversation_summary_enqueue"]
+)
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from accounts.services import widget_key_create
 from tests.factories import UserFactory
 
-from .helpers import D1, D3, known_rows
+from .helpers import D1, D3, known_gaps, known_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -79,14 +79,30 @@ def test_handoff_rate_and_pickup_time(manager_client, known):
     ]
 
 
-def test_csat_means_and_distribution(manager_client, known):
+def test_csat_is_the_share_of_satisfied_ratings(manager_client, known):
     assert export(manager_client, "csat") == [
-        ["day", "ratings", "mean_csat", "score_1", "score_2", "score_3", "score_4", "score_5"],
-        ["2026-11-02", "3", "3.67", "0", "1", "0", "1", "1"],
-        ["2026-11-03", "2", "4.00", "0", "0", "1", "0", "1"],
-        ["2026-11-04", "0", "", "0", "0", "0", "0", "0"],
-        ["total", "5", "3.80", "0", "1", "1", "1", "2"],
+        ["day", "ratings", "satisfied", "unsatisfied", "csat_percent"],
+        ["2026-11-02", "3", "2", "1", "66.7"],
+        ["2026-11-03", "2", "1", "1", "50.0"],
+        ["2026-11-04", "0", "0", "0", ""],
+        ["total", "5", "3", "2", "60.0"],
     ]
+
+
+def test_top_knowledge_gaps_seen_in_the_range(manager_client, known):
+    known_gaps(*known)
+    assert export(manager_client, "gaps") == [
+        ["question", "occurrences"],
+        ["How do I return shoes?", "5"],
+        ["'=HYPERLINK(1)", "3"],  # quoted: a spreadsheet must not run it
+        ["Do you ship to Mars?", "2"],
+    ]
+    site_b = known[1]
+    assert export(manager_client, "gaps", widget_key=site_b.public_key)[1:] == [
+        ["Do you ship to Mars?", "2"]
+    ]
+    html = manager_client.get(URL, RANGE).content.decode()
+    assert "<title>How do I return shoes?: 5</title>" in html
 
 
 def test_cost_per_conversation_and_per_bot_resolved_conversation(manager_client, known):

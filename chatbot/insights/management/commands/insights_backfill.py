@@ -12,8 +12,7 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from tqdm import tqdm
 
 from chatbot.insights.summary import (
     conversation_summaries_write,
@@ -34,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--after",
             type=uuid.UUID,
-            help="With --recompute: resume after this conversation id (printed per batch).",
+            help="With --recompute: resume after this conversation id (shown as 'last').",
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
@@ -56,19 +55,14 @@ class Command(BaseCommand):
                 | Q(created_at=anchor["created_at"], pk__gt=after)
             )
         total = due.count()
-        console = Console(file=self.stdout._out, soft_wrap=True)  # the raw stream, not the wrapper
-        progress = Progress(
-            TextColumn("Summarising"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=no_progress,
-        )
+        # tqdm redraws one line with "\r": give it the raw stream, not Django's wrapper
+        # (which would end every write with a newline).
+        stream = getattr(self.stderr, "_out", self.stderr)
         written = 0
         cursor = None
-        with progress:
-            task = progress.add_task("summaries", total=total)
+        with tqdm(
+            total=total, unit="conversation", desc="Summarising", file=stream, disable=no_progress
+        ) as bar:
             while True:
                 batch = due
                 if cursor is not None:
@@ -84,7 +78,8 @@ class Command(BaseCommand):
                     conversation_ids=[pk for _, pk in rows], now=now
                 )
                 cursor = rows[-1]
-                progress.update(task, advance=len(rows))
+                bar.update(len(rows))
+                bar.set_postfix_str(f"last {cursor[1]}", refresh=False)  # for --after
                 if no_progress:
                     self.stdout.write(f"{written}/{total} written, last {cursor[1]}")
         self.stdout.write(self.style.SUCCESS(f"{written} conversation summaries written."))
