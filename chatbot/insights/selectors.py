@@ -1,21 +1,19 @@
-"""Reads for the dashboard: a fixed number of queries over the summary rows, whatever the
-range or the number of conversations (one aggregate by day, one for the latency
-percentiles, one for the knowledge gaps)."""
+"""Reads for the dashboard: a fixed number of queries, whatever the range or the number of
+conversations: one aggregate by day over the summary rows, the days' latency histograms
+(at most one row per day), the top knowledge gaps."""
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import WidgetKey
 from chatbot.knowledge.models import KnowledgeGap
 
-from .models import ConversationSummary
+from .latency import ALL_KEYS, histogram_count, histogram_merge, histogram_percentile
+from .models import ConversationSummary, DailyReplyLatency
 
 Outcome = ConversationSummary.Outcome
 
@@ -154,53 +152,28 @@ def _daily(filters: DashboardFilters) -> dict[date, Figures]:
     return daily
 
 
-def percentile_disc(values: Sequence[int], fraction: float) -> int | None:
-    """Postgres's percentile_disc: the first value, in order, whose rank reaches the fraction."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
-
-
-_LATENCY_SQL = """
-SELECT s.day, count(*),
-       percentile_disc(0.5) WITHIN GROUP (ORDER BY l.ms),
-       percentile_disc(0.95) WITHIN GROUP (ORDER BY l.ms)
-FROM {table} s
-CROSS JOIN LATERAL (
-    SELECT value::int AS ms FROM jsonb_array_elements_text(s.reply_latencies_ms)
-) l
-WHERE s.day BETWEEN %s AND %s {widget_clause}
-GROUP BY GROUPING SETS ((s.day), ())
-"""
-
-
 def _latencies(filters: DashboardFilters) -> dict[date | None, tuple[int, int, int]]:
-    """(replies, p50, p95) by day, and for the whole range under the key None. Exact: the
-    percentiles of every bot answer in range, computed in Postgres (one query)."""
-    if connection.vendor == "postgresql":
-        params: list = [filters.start, filters.end]
-        widget_clause = ""
-        if filters.widget_key is not None:
-            widget_clause = "AND s.widget_key_id = %s"
-            params.append(filters.widget_key.pk)
-        sql = _LATENCY_SQL.format(
-            table=connection.ops.quote_name(ConversationSummary._meta.db_table),
-            widget_clause=widget_clause,
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return {day: (n, p50, p95) for day, n, p50, p95 in cursor.fetchall()}
-    # SQLite (the demo): the same figures computed here, from the same rows.
-    by_day: dict = {}
-    for day, latencies in _summaries(filters).values_list("day", "reply_latencies_ms"):
-        by_day.setdefault(day, []).extend(latencies)
-        by_day.setdefault(None, []).extend(latencies)
-    return {
-        day: (len(v), percentile_disc(v, 0.5), percentile_disc(v, 0.95))
-        for day, v in by_day.items()
-        if v
-    }
+    """(answers, p50, p95) by day, and for the whole range under the key None, from the
+    days' histograms (DailyReplyLatency) of the widget key, or of all keys."""
+    wanted = ALL_KEYS if filters.widget_key is None else str(filters.widget_key.pk)
+    rows = DailyReplyLatency.objects.filter(day__range=(filters.start, filters.end))
+    total: dict = {}
+    figures = {}
+    # Only the wanted key's histogram leaves the database (jsonb -> key).
+    for day, histogram in rows.values_list("day", f"histograms__{wanted}"):
+        histogram = histogram or {}
+        histogram_merge(total, histogram)
+        figures[day] = _percentiles(histogram)
+    figures[None] = _percentiles(total)
+    return figures
+
+
+def _percentiles(histogram: dict) -> tuple[int, int | None, int | None]:
+    return (
+        histogram_count(histogram),
+        histogram_percentile(histogram, 0.5),
+        histogram_percentile(histogram, 0.95),
+    )
 
 
 def _knowledge_gaps(filters: DashboardFilters, limit: int) -> list[GapRow]:

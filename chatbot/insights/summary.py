@@ -10,10 +10,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
@@ -21,7 +22,8 @@ from chatbot.knowledge.models import KnowledgeGap
 from chatbot.models import ProviderCall
 from conversations.models import Conversation, ConversationEvent, Feedback, Message
 
-from .models import ConversationSummary
+from .latency import ALL_KEYS, histogram_add
+from .models import ConversationSummary, DailyReplyLatency
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +250,28 @@ def conversation_summaries_write(*, conversation_ids: Iterable, now: datetime | 
             if f.name not in ("id", "conversation")
         ],
     )
+    daily_latency_rebuild(days={row.day for row in rows})
     return len(rows)
+
+
+def daily_latency_rebuild(*, days: Iterable[date]) -> None:
+    """Recount each day's latency histogram from its summary rows (committed ones: call it
+    outside a transaction). The day's row is locked while it is recounted, so of two
+    writers the later one counts the other's rows too; never a lost or double count."""
+    for day in sorted(set(days)):
+        with transaction.atomic():
+            row, _ = DailyReplyLatency.objects.select_for_update().get_or_create(day=day)
+            histograms: dict = {}
+            latencies = (
+                ConversationSummary.objects.filter(day=day)
+                .values_list("widget_key_id", "reply_latencies_ms")
+                .iterator(chunk_size=2000)
+            )
+            for widget_key_id, values in latencies:
+                histogram_add(histograms.setdefault(str(widget_key_id or ""), {}), values)
+                histogram_add(histograms.setdefault(ALL_KEYS, {}), values)  # read most
+            row.histograms = histograms
+            row.save(update_fields=["histograms", "updated_at"])
 
 
 def conversation_summary_write(*, conversation_id) -> int:
