@@ -11,11 +11,12 @@ from .selectors import DashboardFilters
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class DashboardFilterForm(forms.Form):
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(required=False, widget=DATE)
+    end = forms.DateField(required=False, widget=DATE)
     widget_key = forms.ModelChoiceField(
         queryset=WidgetKey.objects.order_by("name"),
         to_field_name="public_key",
@@ -41,3 +42,10 @@ class DashboardFilterForm(forms.Form):
     def filters(self) -> DashboardFilters:
         data = self.cleaned_data
         return DashboardFilters(start=data["start"], end=data["end"], widget_key=data["widget_key"])
+
+    @classmethod
+    def showing(cls, filters: DashboardFilters) -> "DashboardFilterForm":
+        """The form as the page shows it: the range in effect, defaults filled in."""
+        return cls(
+            initial={"start": filters.start, "end": filters.end, "widget_key": filters.widget_key}
+        )

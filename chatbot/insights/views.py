@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.html import format_html, format_html_join
 
 from .forms import DashboardFilterForm
 from .report import CHARTS, CHARTS_BY_KEY, Chart
@@ -64,7 +65,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         {
             "chart": chart,
             "svgs": chart.svgs(dashboard),
-            "rows": chart.rows(dashboard),
+            "table": _table(chart, chart.rows(dashboard)),
             "csv_query": _with_export(query, chart.key),
         }
         for chart in CHARTS
@@ -72,7 +73,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     context = {
         **admin.site.each_context(request),
         "title": "Dashboard",
-        "form": form,
+        "form": DashboardFilterForm.showing(dashboard.filters),
         "dashboard": dashboard,
         "figures": figures,
     }
@@ -83,3 +84,23 @@ def _with_export(query, key: str) -> str:
     query = query.copy()
     query["export"] = key
     return query.urlencode()
+
+
+def _table(chart: Chart, rows: list[list[str]]):
+    """The chart's figures as an HTML table (built here: a 366-day range is thousands of
+    cells, which the template language would render ten times slower)."""
+    head = format_html_join("", '<th scope="col">{}</th>', ((c,) for c in chart.columns))
+    if not rows:
+        body = format_html(
+            '<tr><td colspan="{}">No data for these filters.</td></tr>', len(chart.columns)
+        )
+    else:
+        body = format_html_join(
+            "",
+            '<tr><th scope="row">{}</th>{}</tr>',
+            (
+                (row[0], format_html_join("", "<td>{}</td>", ((cell,) for cell in row[1:])))
+                for row in rows
+            ),
+        )
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
