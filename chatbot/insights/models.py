@@ -52,7 +52,7 @@ class ConversationSummary(models.Model):
     unhelpful_votes = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
     # Each bot answer's latency (ms), in order (CHAT_MAX_MESSAGES_PER_CONVERSATION bounds it):
-    # the source of the day's latency histogram (DailyReplyLatency), which the page reads.
+    # the source of the day's latency histogram (DailyRollup), which the page reads.
     reply_latencies_ms = models.JSONField(default=list, blank=True)
     dont_know_replies = models.PositiveIntegerField(
         default=0, help_text="Knowledge gaps recorded on this conversation's messages."
@@ -77,24 +77,24 @@ class ConversationSummary(models.Model):
         return f"Summary of {self.conversation_id or 'a deleted conversation'} ({self.day})"
 
 
-class DailyReplyLatency(models.Model):
-    """The latency histogram of one day's bot answers, per widget key: what the dashboard's
-    p50/p95 read, so a page view never unnests every conversation's latencies.
+class DailyRollup(models.Model):
+    """One day's figures, per widget key and for all keys together: what the dashboard
+    reads, at most one row per day whatever the number of conversations.
 
-    `histograms` is {widget key id or "": {bucket: [answers, largest ms]}} with logarithmic
-    buckets 2 % wide (chatbot.insights.latency); rebuilt from the day's summary rows
-    whenever one of them is written. Percentiles from it are within 2 % of the exact ones
-    (and exact when the value is the largest of its bucket). Histograms add up across days
-    and keys, which percentiles do not.
+    `figures` is {widget key id, "" (none) or "all": {"conversations": n, ..., "cost": "0.1",
+    "latency": histogram}}; rebuilt from the day's summary rows whenever one of them is
+    written (chatbot.insights.summary.daily_rollup_rebuild). Sums add up across days and keys;
+    reply latencies are a histogram of logarithmic buckets 2 % wide (chatbot.insights.latency),
+    because percentiles do not add up: p50/p95 from it are never below the exact ones and at
+    most 2 % above.
     """
 
     day = models.DateField(unique=True)
-    histograms = models.JSONField(default=dict, blank=True)
+    figures = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "daily reply latency"
-        verbose_name_plural = "daily reply latencies"
+        verbose_name = "daily rollup"
 
     def __str__(self) -> str:
-        return f"Reply latencies of {self.day}"
+        return f"Figures of {self.day}"

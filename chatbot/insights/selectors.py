@@ -1,21 +1,18 @@
-"""Reads for the dashboard: a fixed number of queries, whatever the range or the number of
-conversations: one aggregate by day over the summary rows, the days' latency histograms
-(at most one row per day), the top knowledge gaps."""
+"""Reads for the dashboard: two queries whatever the range or the number of conversations:
+the days' rollups (at most one row per day, chatbot.insights.models.DailyRollup) and the
+top knowledge gaps."""
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import WidgetKey
 from chatbot.knowledge.models import KnowledgeGap
 
 from .latency import ALL_KEYS, histogram_count, histogram_merge, histogram_percentile
-from .models import ConversationSummary, DailyReplyLatency
-
-Outcome = ConversationSummary.Outcome
+from .models import DailyRollup
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,76 +101,28 @@ class Dashboard:
     knowledge_gaps: list[GapRow]
 
 
-def _summaries(filters: DashboardFilters):
-    rows = ConversationSummary.objects.filter(day__range=(filters.start, filters.end))
-    if filters.widget_key is not None:
-        rows = rows.filter(widget_key=filters.widget_key)
-    return rows
-
-
-def _daily(filters: DashboardFilters) -> dict[date, Figures]:
-    def outcome(value):
-        return Count("id", filter=Q(outcome=value))
-
-    rows = (
-        _summaries(filters)
-        .values("day")
-        .annotate(
-            conversations=Count("id"),
-            n_resolved=outcome(Outcome.RESOLVED_BY_BOT),
-            n_handed_off=outcome(Outcome.HANDED_OFF),
-            n_abandoned=outcome(Outcome.ABANDONED),
-            picked_up=Count("pickup_seconds"),
-            pickup_seconds_sum=Sum("pickup_seconds"),
-            csat_ratings=Count("csat_satisfied"),
-            n_satisfied=Count("id", filter=Q(csat_satisfied=True)),
-            cost_total=Sum("cost"),
-            resolved_cost=Sum("cost", filter=Q(outcome=Outcome.RESOLVED_BY_BOT)),
-            dont_know_total=Sum("dont_know_replies"),
-        )
-        .order_by("day")
+def _figures(day: date, stored: dict | None) -> tuple[Figures, dict]:
+    """A day's Figures (and its latency histogram) from its rollup for one key."""
+    stored = stored or {}
+    figures = Figures(
+        day=day,
+        conversations=stored.get("conversations", 0),
+        resolved_by_bot=stored.get("resolved_by_bot", 0),
+        handed_off=stored.get("handed_off", 0),
+        abandoned=stored.get("abandoned", 0),
+        picked_up=stored.get("picked_up", 0),
+        pickup_seconds_sum=stored.get("pickup_seconds_sum", 0.0),
+        csat_ratings=stored.get("csat_ratings", 0),
+        csat_satisfied=stored.get("csat_satisfied", 0),
+        cost=Decimal(stored.get("cost", "0")),
+        resolved_cost=Decimal(stored.get("resolved_cost", "0")),
+        dont_know_replies=stored.get("dont_know_replies", 0),
     )
-    daily = {}
-    for row in rows:
-        daily[row["day"]] = Figures(
-            day=row["day"],
-            conversations=row["conversations"],
-            resolved_by_bot=row["n_resolved"],
-            handed_off=row["n_handed_off"],
-            abandoned=row["n_abandoned"],
-            picked_up=row["picked_up"],
-            pickup_seconds_sum=row["pickup_seconds_sum"] or 0.0,
-            csat_ratings=row["csat_ratings"],
-            csat_satisfied=row["n_satisfied"],
-            cost=row["cost_total"] or Decimal("0"),
-            resolved_cost=row["resolved_cost"] or Decimal("0"),
-            dont_know_replies=row["dont_know_total"] or 0,
-        )
-    return daily
-
-
-def _latencies(filters: DashboardFilters) -> dict[date | None, tuple[int, int, int]]:
-    """(answers, p50, p95) by day, and for the whole range under the key None, from the
-    days' histograms (DailyReplyLatency) of the widget key, or of all keys."""
-    wanted = ALL_KEYS if filters.widget_key is None else str(filters.widget_key.pk)
-    rows = DailyReplyLatency.objects.filter(day__range=(filters.start, filters.end))
-    total: dict = {}
-    figures = {}
-    # Only the wanted key's histogram leaves the database (jsonb -> key).
-    for day, histogram in rows.values_list("day", f"histograms__{wanted}"):
-        histogram = histogram or {}
-        histogram_merge(total, histogram)
-        figures[day] = _percentiles(histogram)
-    figures[None] = _percentiles(total)
-    return figures
-
-
-def _percentiles(histogram: dict) -> tuple[int, int | None, int | None]:
-    return (
-        histogram_count(histogram),
-        histogram_percentile(histogram, 0.5),
-        histogram_percentile(histogram, 0.95),
-    )
+    histogram = stored.get("latency") or {}
+    figures.replies = histogram_count(histogram)
+    figures.latency_p50_ms = histogram_percentile(histogram, 0.5)
+    figures.latency_p95_ms = histogram_percentile(histogram, 0.95)
+    return figures, histogram
 
 
 def _knowledge_gaps(filters: DashboardFilters, limit: int) -> list[GapRow]:
@@ -196,17 +145,23 @@ def _knowledge_gaps(filters: DashboardFilters, limit: int) -> list[GapRow]:
 
 
 def dashboard_build(*, filters: DashboardFilters, gap_limit: int = 10) -> Dashboard:
-    daily = _daily(filters)
-    latencies = _latencies(filters)
-    days, total = [], Figures()
-    for day in filters.days():
-        figures = daily.get(day) or Figures(day=day)
-        figures.replies, figures.latency_p50_ms, figures.latency_p95_ms = latencies.get(
-            day, (0, None, None)
+    """Two queries: the days' rollups (only the wanted key's part leaves the database) and
+    the top knowledge gaps."""
+    wanted = ALL_KEYS if filters.widget_key is None else str(filters.widget_key.pk)
+    stored = dict(
+        DailyRollup.objects.filter(day__range=(filters.start, filters.end)).values_list(
+            "day", f"figures__{wanted}"
         )
+    )
+    days, total, latency = [], Figures(), {}
+    for day in filters.days():
+        figures, histogram = _figures(day, stored.get(day))
         total.add(figures)
+        histogram_merge(latency, histogram)
         days.append(figures)
-    total.replies, total.latency_p50_ms, total.latency_p95_ms = latencies.get(None, (0, None, None))
+    total.replies = histogram_count(latency)
+    total.latency_p50_ms = histogram_percentile(latency, 0.5)
+    total.latency_p95_ms = histogram_percentile(latency, 0.95)
     return Dashboard(
         filters=filters,
         days=days,

@@ -23,7 +23,7 @@ from chatbot.models import ProviderCall
 from conversations.models import Conversation, ConversationEvent, Feedback, Message
 
 from .latency import ALL_KEYS, histogram_add
-from .models import ConversationSummary, DailyReplyLatency
+from .models import ConversationSummary, DailyRollup
 
 logger = logging.getLogger(__name__)
 
@@ -250,28 +250,57 @@ def conversation_summaries_write(*, conversation_ids: Iterable, now: datetime | 
             if f.name not in ("id", "conversation")
         ],
     )
-    daily_latency_rebuild(days={row.day for row in rows})
+    daily_rollup_rebuild(days={row.day for row in rows})
     return len(rows)
 
 
-def daily_latency_rebuild(*, days: Iterable[date]) -> None:
-    """Recount each day's latency histogram from its summary rows (committed ones: call it
-    outside a transaction). The day's row is locked while it is recounted, so of two
-    writers the later one counts the other's rows too; never a lost or double count."""
+def _rollup_add(figures: dict, row: dict) -> None:
+    outcome = row["outcome"]
+    figures["conversations"] = figures.get("conversations", 0) + 1
+    for name in ("resolved_by_bot", "handed_off", "abandoned"):
+        figures[name] = figures.get(name, 0) + (outcome == name)
+    if row["pickup_seconds"] is not None:
+        figures["picked_up"] = figures.get("picked_up", 0) + 1
+        figures["pickup_seconds_sum"] = (
+            figures.get("pickup_seconds_sum", 0.0) + row["pickup_seconds"]
+        )
+    if row["csat_satisfied"] is not None:
+        figures["csat_ratings"] = figures.get("csat_ratings", 0) + 1
+        figures["csat_satisfied"] = figures.get("csat_satisfied", 0) + row["csat_satisfied"]
+    figures["dont_know_replies"] = figures.get("dont_know_replies", 0) + row["dont_know_replies"]
+    cost = Decimal(figures.get("cost", "0")) + row["cost"]
+    figures["cost"] = str(cost)
+    if outcome == Outcome.RESOLVED_BY_BOT:
+        figures["resolved_cost"] = str(Decimal(figures.get("resolved_cost", "0")) + row["cost"])
+    histogram_add(figures.setdefault("latency", {}), row["reply_latencies_ms"])
+
+
+def daily_rollup_rebuild(*, days: Iterable[date]) -> None:
+    """Recount each day's rollup from its summary rows (committed ones: call it outside a
+    transaction). The day's row is locked while it is recounted, so of two writers the
+    later one counts the other's rows too: nothing is lost or counted twice."""
     for day in sorted(set(days)):
         with transaction.atomic():
-            row, _ = DailyReplyLatency.objects.select_for_update().get_or_create(day=day)
-            histograms: dict = {}
-            latencies = (
+            rollup, _ = DailyRollup.objects.select_for_update().get_or_create(day=day)
+            figures: dict = {}
+            rows = (
                 ConversationSummary.objects.filter(day=day)
-                .values_list("widget_key_id", "reply_latencies_ms")
+                .values(
+                    "widget_key_id",
+                    "outcome",
+                    "pickup_seconds",
+                    "csat_satisfied",
+                    "cost",
+                    "dont_know_replies",
+                    "reply_latencies_ms",
+                )
                 .iterator(chunk_size=2000)
             )
-            for widget_key_id, values in latencies:
-                histogram_add(histograms.setdefault(str(widget_key_id or ""), {}), values)
-                histogram_add(histograms.setdefault(ALL_KEYS, {}), values)  # read most
-            row.histograms = histograms
-            row.save(update_fields=["histograms", "updated_at"])
+            for row in rows:
+                _rollup_add(figures.setdefault(str(row["widget_key_id"] or ""), {}), row)
+                _rollup_add(figures.setdefault(ALL_KEYS, {}), row)
+            rollup.figures = figures
+            rollup.save(update_fields=["figures", "updated_at"])
 
 
 def conversation_summary_write(*, conversation_id) -> int:

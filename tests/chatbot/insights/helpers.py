@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from chatbot.insights.models import ConversationSummary
-from chatbot.insights.summary import daily_latency_rebuild
+from chatbot.insights.summary import daily_rollup_rebuild
 from chatbot.knowledge.models import KnowledgeGap
 
 Outcome = ConversationSummary.Outcome
@@ -89,7 +89,7 @@ def known_rows(site_a, site_b) -> None:
         latencies=[99999],
         csat_satisfied=False,
     )
-    daily_latency_rebuild(days=[date(2026, 11, 1), D1, D2])  # as the writer does
+    daily_rollup_rebuild(days=[date(2026, 11, 1), D1, D2])  # as the writer does
 
 
 def known_gaps(site_a, site_b) -> None:

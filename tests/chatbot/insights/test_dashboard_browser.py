@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.services import widget_key_create
 from chatbot.insights.models import ConversationSummary
-from chatbot.insights.summary import daily_latency_rebuild
+from chatbot.insights.summary import daily_rollup_rebuild
 from chatbot.knowledge.models import KnowledgeGap
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.factories import UserFactory
@@ -63,7 +63,7 @@ def a_month_of_conversations() -> None:
                 )
             )
     ConversationSummary.objects.bulk_create(rows)
-    daily_latency_rebuild(days={row.day for row in rows})
+    daily_rollup_rebuild(days={row.day for row in rows})
     for i, (question, count) in enumerate(
         [
             ("Do you ship to Iceland?", 31),
