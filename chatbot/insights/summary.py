@@ -177,14 +177,17 @@ def _gather_feedback(ids: Sequence, facts: dict) -> None:
 def _gather_knowledge_gaps(ids: Sequence, facts: dict) -> None:
     """Gaps are kept grouped by question (chatbot.knowledge), each pointing at the latest
     message that raised it: a conversation counts the gaps that still point at it (a lower
-    bound if the same question came again later, elsewhere)."""
+    bound if the same question came again later, elsewhere). A gap on the last question
+    whose answer was judged unsupported means the bot did not really answer it; a question
+    that merely found no source may still have been answered (outside knowledge-only mode;
+    inside it, the fallback has no model and is no answer anyway)."""
     gaps = KnowledgeGap.objects.filter(last_message__conversation_id__in=ids).values_list(
-        "last_message__conversation_id", "last_message_id"
+        "last_message__conversation_id", "last_message_id", "reason"
     )
-    for conversation_id, message_id in gaps:
+    for conversation_id, message_id, reason in gaps:
         f = facts[conversation_id]
         f.dont_know_replies += 1
-        if message_id in f.last_exchange:
+        if reason == KnowledgeGap.Reason.UNSUPPORTED and message_id in f.last_exchange:
             f.last_answer_dont_know = True
 
 

@@ -179,17 +179,27 @@ def test_a_conversation_that_moved_on_is_summarised_again():
     assert (row.bot_replies, row.reply_latencies_ms) == (2, [100, 200])
 
 
-def test_a_knowledge_gap_on_the_last_answer_is_not_a_resolution(widget_key):
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        (KnowledgeGap.Reason.UNSUPPORTED, Outcome.ABANDONED),  # the answer cited nothing given
+        (KnowledgeGap.Reason.NO_MATCH, Outcome.RESOLVED_BY_BOT),  # answered all the same
+    ],
+)
+def test_knowledge_gaps_on_the_last_question(widget_key, reason, expected):
     conversation = ConversationFactory(widget_key=widget_key)
     exchange(conversation)
     question, _reply = exchange(conversation)
     KnowledgeGap.objects.create(
-        normalized_text="where is the moon", question="Where is the moon?", last_message=question
+        normalized_text="where is the moon",
+        question="Where is the moon?",
+        reason=reason,
+        last_message=question,
     )
     idle(conversation)
     conversation_summaries_refresh()
     row = summary_of(conversation)
-    assert (row.outcome, row.dont_know_replies) == (Outcome.ABANDONED, 1)
+    assert (row.outcome, row.dont_know_replies) == (expected, 1)
 
 
 def test_the_refresh_looks_back_only_so_far(settings):
