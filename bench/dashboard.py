@@ -1,5 +1,6 @@
 """Bench: the managers' dashboard over 100,000 conversations (summary rows) on Postgres.
 
+    createdb -h 127.0.0.1 -U postgres chatdesk_bench   # once: a database of its own
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/chatdesk_bench \
         .venv/bin/python bench/dashboard.py [--conversations 100000] [--runs 15]
 
@@ -16,8 +17,8 @@ knowledge gaps, then times, side by side:
 
 For the 90-day range (every row) and the default 30 days, and one widget key. Medians and
 p95 of `--runs` runs after one warm-up; the budget is the page's median ≤ 500 ms.
-The database is migrated first; the bench's own rows (and every day's latency histogram:
-use a database of its own) are deleted before and after.
+The database is migrated first; the bench's own rows (and every day's rollup: use a
+database of its own) are deleted before and after.
 """
 
 import argparse
