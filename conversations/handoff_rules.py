@@ -56,7 +56,7 @@ def matching_phrase(text: str, rules: tuple[Rule, ...]) -> str | None:
     if pattern is None:
         return None
     match = pattern.search(_normalize(text))
-    return match.group(0) if match else None
+    return " ".join(match.group(0).split()) if match else None
 
 
 def active_rules() -> tuple[Rule, ...]:

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from chatbot.platform.fields import StrictCharField
 
-from .models import Conversation, Message
+from .models import Conversation, Feedback, Message
 from .selectors import agent_name
 
 
@@ -112,3 +112,33 @@ class MessageListQuerySerializer(serializers.Serializer):
             if data.get(name) == "":
                 raise serializers.ValidationError({name: ["This field may not be blank."]})
         return super().to_internal_value(data)
+
+
+class HandoffResultSerializer(serializers.Serializer):
+    """`POST .../handoff/`: where the conversation stands now."""
+
+    handling = serializers.ChoiceField(choices=Conversation.Handling.choices)
+    changed = serializers.BooleanField(help_text="False: it already waited for a person.")
+    estimated_wait_seconds = serializers.IntegerField(
+        allow_null=True, help_text="Typical pickup time lately; null when not known."
+    )
+
+
+class FollowupEmailSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class FeedbackCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Feedback.Kind.choices)
+    vote = serializers.ChoiceField(choices=Feedback.Vote.choices)
+    message = serializers.UUIDField(
+        required=False, allow_null=True, help_text="The rated reply (helpfulness only)."
+    )
+    comment = StrictCharField(required=False, allow_blank=True, max_length=2000)
+
+
+class FeedbackSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Feedback
+        fields = ["id", "conversation", "message", "kind", "vote", "comment", "created_at"]
+        read_only_fields = fields
