@@ -34,6 +34,8 @@ urlpatterns = [
         admin.site.admin_view(dashboard_view),
         name="insights-dashboard",
     ),
+    # The staff inbox lives inside the admin site (conversations/inbox).
+    path("admin/inbox/", include("conversations.inbox.urls")),
     path("admin/", admin.site.urls),
     path(
         "api/v1/conversations/<uuid:conversation_id>/events/",

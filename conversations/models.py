@@ -363,3 +363,21 @@ class HandoffRule(models.Model):
 
     def __str__(self) -> str:
         return self.phrase
+
+
+class InboxReadMarker(models.Model):
+    """How far a staff member has read a conversation in the inbox (their unread count)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="read_markers"
+    )
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="read_marker_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.conversation_id} at {self.read_at:%Y-%m-%d %H:%M}"

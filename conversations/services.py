@@ -219,6 +219,7 @@ def conversation_handoff_request(
                 ),
                 _inbox(conversation, Kind.HANDOFF_REQUESTED),
                 lambda: _pickup_timeout_schedule(conversation_id=conversation.pk, requested_at=now),
+                lambda: _auto_assign(conversation_id=conversation.pk),
             )
         else:
             _event(conversation, Kind.PICKUP_TIMEOUT, reason="outside_hours")
@@ -244,6 +245,13 @@ def _pickup_timeout_schedule(*, conversation_id: uuid.UUID, requested_at: dateti
         (str(conversation_id), requested_at.isoformat()),
         countdown=settings.HANDOFF_PICKUP_TIMEOUT_SECONDS,
     )
+
+
+def _auto_assign(*, conversation_id: uuid.UUID) -> None:
+    """The queue's optional round robin (INBOX_AUTO_ASSIGN; conversations.assignment)."""
+    from .assignment import conversation_auto_assign  # it builds on this module
+
+    conversation_auto_assign(conversation_id=conversation_id)
 
 
 def conversation_handoff_offer(*, conversation: Conversation, reply: Message, reason: str) -> bool:

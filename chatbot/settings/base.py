@@ -366,6 +366,15 @@ KNOWLEDGE_GAP_DRAFT_PLACEHOLDER = env.str(
 )
 # Largest file accepted by the admin upload (bytes).
 KNOWLEDGE_UPLOAD_MAX_BYTES = env.int("KNOWLEDGE_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+# --- Staff inbox (docs/staff.md) ------------------------------------------------------------
+# The inbox page says "still here" this often; an agent unseen for AGENT_ONLINE_SECONDS is
+# shown (and treated) as away.
+AGENT_HEARTBEAT_SECONDS = env.int("AGENT_HEARTBEAT_SECONDS", default=30)
+AGENT_ONLINE_SECONDS = env.int("AGENT_ONLINE_SECONDS", default=90)
+# Give conversations waiting for a person to online agents under their capacity, in turn.
+INBOX_AUTO_ASSIGN = env.bool("INBOX_AUTO_ASSIGN", default=False)
+# Rows per inbox list page.
+INBOX_PAGE_SIZE = env.int("INBOX_PAGE_SIZE", default=50)
 
 # --- Reply generation robustness -----------------------------------------------------------
 # A worker holds a reply for this long after its last sign of life; past it, the reply is
