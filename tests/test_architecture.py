@@ -17,6 +17,7 @@ INTERFACES = (
     "conversations.admin",
     "conversations.api",
     "conversations.sse",
+    "conversations.inbox.views",  # the staff inbox's views (an interface, like the admin)
 )
 
 
