@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import WidgetSessionViewSet
+from chatbot.insights.views import dashboard_view
 from chatbot.privacy.api import MeEraseView, MeExportView
 from chatbot.tools.api import ToolCallCancelView, ToolCallConfirmView
 from conversations.api import ConversationViewSet
@@ -28,6 +29,12 @@ _swagger_csp = csp_replace(
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Before admin.site.urls: a page of the admin (its login, its look), not a model's.
+    path(
+        "admin/insights/dashboard/",
+        admin.site.admin_view(dashboard_view),
+        name="insights-dashboard",
+    ),
     # The staff inbox lives inside the admin site (conversations/inbox).
     path("admin/inbox/", include("conversations.inbox.urls")),
     path("admin/", admin.site.urls),

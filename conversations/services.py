@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from accounts.models import User
 from chatbot.platform import live_events, metrics
@@ -114,6 +115,18 @@ def _after_commit(*publishers: Callable[[], object]) -> None:
                 logger.exception("handoff: could not publish a live event")
 
     transaction.on_commit(run)
+
+
+def _closed_hooks(conversation_id: uuid.UUID) -> Callable[[], object]:
+    """CONVERSATION_CLOSED_HOOKS, called after commit as f(conversation_id=...) when a
+    conversation closes or its closed record changes (a CSAT rating): the engine above us
+    listens here (chatbot.insights writes the conversation's summary row)."""
+
+    def run() -> None:
+        for path in settings.CONVERSATION_CLOSED_HOOKS:
+            import_string(path)(conversation_id=conversation_id)
+
+    return run
 
 
 def _inbox(conversation: Conversation, change: str) -> Callable[[], object]:
@@ -371,6 +384,7 @@ def conversation_close(
                 conversation_id=conversation.pk, reason=reason or "closed"
             ),
             _inbox(conversation, Kind.CLOSED),
+            _closed_hooks(conversation.pk),
         )
     return conversation
 
@@ -564,5 +578,7 @@ def feedback_record(
         feedback, _ = Feedback.objects.update_or_create(
             **lookup, defaults={"conversation": conversation, "vote": vote, "comment": comment}
         )
+        if kind == Feedback.Kind.CSAT:
+            _after_commit(_closed_hooks(conversation.pk))
     metrics.record_feedback(kind=kind, vote=vote)
     return feedback

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from accounts.models import AgentProfile, ApiToken, AuditEvent, ErasureRecord, User
 from accounts.roles import AGENT_GROUP, MANAGER_GROUP, roles_sync
+from chatbot.insights.models import ConversationSummary
 from chatbot.models import LLMEndpoint, LLMModel
 from chatbot.routing.services import llm_endpoint_set_api_key
 from conversations.models import CannedReply, HandoffRule, ModerationFlag
@@ -51,6 +52,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "manager": {V, A, C, D},
         "admin": {V, A, C, D},
     },
+    # The rows behind the managers' dashboard: read-only for everyone (chatbot.insights).
+    "insights.conversationsummary": {"manager": {V}, "admin": {V}},
 }
 
 API_KEY = "sk-live-never-shown-4242"
@@ -99,6 +102,16 @@ def objects(people):
         "conversations.handoffrule": HandoffRule.objects.create(phrase="talk to a person"),
         "conversations.cannedreply": CannedReply.objects.create(
             title="Refunds", shortcut="refund", body="Refunds take 5 days."
+        ),
+        "insights.conversationsummary": ConversationSummary.objects.create(
+            conversation=conversation,
+            day=conversation.created_at.date(),
+            started_at=conversation.created_at,
+            ended_at=conversation.created_at,
+            outcome="abandoned",
+            source_last_message_at=conversation.created_at,
+            source_status="open",
+            computed_at=conversation.created_at,
         ),
     }
 
@@ -264,3 +277,18 @@ def test_every_role_permission_of_an_installed_app_exists():
     installed = {config.label for config in apps.get_app_configs()}
     assert [p for p in missing if p.split(".")[0] in installed] == []
     assert all("." in p for perms in ROLE_PERMS.values() for p in perms)
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("manager", 200),
+        ("admin", 200),
+        ("agent", 403),
+        ("staff_without_role", 403),
+        ("customer", 302),
+    ],
+)
+def test_only_managers_open_the_dashboard(client, people, role, status):
+    client.force_login(people[role])
+    assert client.get(reverse("insights-dashboard")).status_code == status

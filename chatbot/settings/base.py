@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "chatbot",
     "chatbot.tools",
     "chatbot.knowledge",
+    "chatbot.insights",
 ]
 
 MIDDLEWARE = [
@@ -467,6 +468,20 @@ PII_MASK_BEFORE_PROVIDER = env.bool("PII_MASK_BEFORE_PROVIDER", default=False)
 # Message bodies never go to logs unless this is on (debugging only); PII is masked anyway.
 LOG_MESSAGE_BODIES = env.bool("LOG_MESSAGE_BODIES", default=False)
 
+# --- Insights: the managers' dashboard (docs/dashboards.md) -------------------------------
+# A conversation is summarised once closed, or once idle this long (the beat task).
+INSIGHTS_IDLE_MINUTES = env.int("INSIGHTS_IDLE_MINUTES", default=30)
+INSIGHTS_REFRESH_INTERVAL_SECONDS = env.float("INSIGHTS_REFRESH_INTERVAL_SECONDS", default=300)
+# The refresh looks at conversations active this recently; older ones: insights_backfill.
+INSIGHTS_LOOKBACK_DAYS = env.int("INSIGHTS_LOOKBACK_DAYS", default=7)
+INSIGHTS_BATCH_SIZE = env.int("INSIGHTS_BATCH_SIZE", default=500)
+INSIGHTS_MAX_BATCHES = env.int("INSIGHTS_MAX_BATCHES", default=20)  # per refresh run
+# Called after commit as f(conversation_id=...) when a conversation closes or is rated
+# (conversations.services): the summary row is written at once, not at the next refresh.
+CONVERSATION_CLOSED_HOOKS = env.list(
+    "CONVERSATION_CLOSED_HOOKS", default=["chatbot.insights.tasks.conversation_summary_enqueue"]
+)
+
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 # No broker configured: run tasks inline in the web process (the single-process demo), and
@@ -510,7 +525,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     ),
 }
 # Task modules live with the concern they serve, not in one chatbot/tasks.py.
-CELERY_IMPORTS = ["chatbot.replies.tasks", "chatbot.privacy.tasks", "conversations.tasks"]
+CELERY_IMPORTS = [
+    "chatbot.replies.tasks",
+    "chatbot.privacy.tasks",
+    "conversations.tasks",
+    "chatbot.insights.tasks",
+]
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="chatdesk")
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-replies": {
@@ -525,6 +545,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-handoff-timeouts": {
         "task": "conversations.handoff_timeouts_sweep",
         "schedule": env.int("HANDOFF_TIMEOUT_SWEEP_SECONDS", default=60),
+    },
+    "refresh-conversation-summaries": {
+        "task": "chatbot.conversation_summaries_refresh",
+        "schedule": INSIGHTS_REFRESH_INTERVAL_SECONDS,
     },
 }
 
