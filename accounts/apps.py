@@ -12,3 +12,16 @@ class AccountsConfig(AppConfig):
         from .signals import cors_allow_widget_origins
 
         check_request_enabled.connect(cors_allow_widget_origins, dispatch_uid="widget-cors")
+
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
+        from .models import ModelPreference
+        from .signals import preference_allowed_models_changed, preference_changed
+
+        for signal in (post_save, post_delete):
+            signal.connect(preference_changed, sender=ModelPreference, dispatch_uid="pref-cache")
+        m2m_changed.connect(
+            preference_allowed_models_changed,
+            sender=ModelPreference.allowed_models.through,
+            dispatch_uid="pref-cache-allowed",
+        )
