@@ -106,19 +106,17 @@ def _claim_returning(reply_id, *, token: uuid.UUID, now: datetime, lease_until: 
         for col in cols
     )
     table = Message._meta.db_table
-    sql = f"""
-        WITH claimed AS (
-            UPDATE "{table}" SET status = %s, claim_token = %s, attempts = attempts + 1,
-                lease_expires_at = %s
-            WHERE id = %s AND role = %s AND attempts < %s
-                AND (status = %s OR (status = %s AND lease_expires_at < %s))
-            RETURNING *
-        )
-        SELECT {select} FROM claimed
-        JOIN "{Conversation._meta.db_table}" c ON c.id = claimed.conversation_id
-        LEFT JOIN "{User._meta.db_table}" u ON u.id = c.customer_id
-        LEFT JOIN "{table}" q ON q.id = claimed.reply_to_id
-    """  # noqa: S608 - table and column names come from the models, values are parameters
+    # Identifiers come from the models' metadata; every value is a query parameter.
+    sql = (
+        f'WITH claimed AS (UPDATE "{table}" SET status = %s, claim_token = %s, '  # noqa: S608 # nosec B608
+        "attempts = attempts + 1, lease_expires_at = %s "
+        "WHERE id = %s AND role = %s AND attempts < %s "
+        "AND (status = %s OR (status = %s AND lease_expires_at < %s)) RETURNING *) "
+        f"SELECT {select} FROM claimed "
+        f'JOIN "{Conversation._meta.db_table}" c ON c.id = claimed.conversation_id '
+        f'LEFT JOIN "{User._meta.db_table}" u ON u.id = c.customer_id '
+        f'LEFT JOIN "{table}" q ON q.id = claimed.reply_to_id'
+    )
     streaming = Message.Status.STREAMING
     params = [streaming, token, lease_until, reply_id, Message.Role.ASSISTANT]
     params += [settings.REPLY_MAX_ATTEMPTS, Message.Status.PENDING, streaming, now]
