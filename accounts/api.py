@@ -34,5 +34,7 @@ class WidgetSessionViewSet(viewsets.ViewSet):
             "customer": {"id": str(session.user.id), "identified": not session.user.is_visitor},
             # The widget counts characters against the server's limit before sending.
             "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+            # The widget offers "Talk to a person" only when someone stands behind it.
+            "handoff_enabled": settings.HANDOFF_ENABLED,
         }
         return Response(WidgetSessionSerializer(body).data, status=status.HTTP_201_CREATED)

@@ -23,6 +23,12 @@ class User(AbstractUser):
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
 
+    def __str__(self) -> str:
+        # Every admin page that shows a person (foreign keys included) uses the one name.
+        from .display import customer_display_name
+
+        return customer_display_name(self)
+
 
 class ModelPreference(models.Model):
     """Per-user model settings a manager sets in the admin; blanks mean "global default"."""
@@ -150,6 +156,7 @@ class AuditEvent(models.Model):
         USER_ERASE = "user.erase", "Erased a user's data"
         PREFERENCE_CHANGE = "preference.change", "Changed a model preference"
         RETENTION_APPLY = "retention.apply", "Applied the retention policy"
+        PII_REVEAL = "pii.reveal", "Revealed masked personal data"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Null: the system itself (retention task, self-service erasure by the customer).
@@ -190,3 +197,45 @@ class ErasureRecord(models.Model):
 
     def __str__(self) -> str:
         return f"Erasure {self.id} ({self.created_at:%Y-%m-%d})"
+
+
+class AgentProfile(models.Model):
+    """A staff member's inbox settings: how many conversations they take, and whether they
+    are there. The inbox page's heartbeat keeps `last_seen_at` fresh; an agent is *online*
+    when their status is online and they were seen within AGENT_ONLINE_SECONDS.
+
+    Its Meta also declares the inbox's permissions: they belong to the agent role, which
+    accounts owns (accounts.roles gives them to the "Support agent" and "Manager" groups).
+    """
+
+    class Status(models.TextChoices):
+        ONLINE = "online", "Online"
+        AWAY = "away", "Away"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="agent_profile")
+    # Shown to customers ("Alex joined"); blank: the first name, else "An agent".
+    public_name = models.CharField(max_length=60, blank=True)
+    capacity = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MaxValueValidator(100)],
+        help_text="Open conversations this agent handles at once (automatic assignment).",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.AWAY)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Round-robin order: the agent assigned longest ago goes first.
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [
+            ("use_inbox", "Can use the staff inbox"),
+            ("reply_conversation", "Can reply to customers"),
+            ("take_over_conversation", "Can take a conversation over"),
+            ("release_conversation", "Can hand a conversation back to the bot"),
+            ("close_conversation", "Can close a conversation"),
+            ("assign_conversation", "Can assign conversations to other agents"),
+            ("add_note", "Can write internal notes"),
+            ("reveal_pii", "Can reveal masked personal data (audited)"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Agent profile of {self.user}"

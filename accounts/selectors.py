@@ -119,3 +119,11 @@ def origin_allowed_by_any_widget_key(*, origin: str) -> bool:
     The real request is then checked against its own token's key (authentication)."""
     origins = WidgetKey.objects.filter(is_active=True).values_list("allowed_origins", flat=True)
     return any(WidgetKey(allowed_origins=allowed).allows_origin(origin) for allowed in origins)
+
+
+def agent_is_online(*, profile, now=None) -> bool:
+    """Online: the agent said so and their inbox was seen lately (a closed tab goes quiet)."""
+    if profile is None or profile.status != profile.Status.ONLINE or profile.last_seen_at is None:
+        return False
+    now = now or timezone.now()
+    return profile.last_seen_at >= now - timedelta(seconds=settings.AGENT_ONLINE_SECONDS)

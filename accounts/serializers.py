@@ -19,3 +19,6 @@ class WidgetSessionSerializer(serializers.Serializer):
     visitor_id = serializers.UUIDField()
     customer = serializers.DictField()
     max_message_chars = serializers.IntegerField(help_text="Longest message content accepted.")
+    handoff_enabled = serializers.BooleanField(
+        help_text='Whether the widget offers "Talk to a person" (docs/handoff.md).'
+    )

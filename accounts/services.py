@@ -15,7 +15,7 @@ from django.utils import timezone
 from chatbot.platform import crypto
 
 from .errors import IdentityInvalid, OriginNotAllowed, WidgetKeyInvalid
-from .models import ApiToken, User, WidgetKey
+from .models import AgentProfile, ApiToken, User, WidgetKey
 from .selectors import preference_cache_key
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,22 @@ def visitor_session_create(
         user.save()
         token = api_token_create(user=user, widget_key=widget_key)
     return VisitorSession(user=user, token=token, widget_key=widget_key)
+
+
+def agent_heartbeat(*, user: User, status: str | None = None) -> AgentProfile:
+    """The inbox page says the agent is there (every AGENT_HEARTBEAT_SECONDS while open);
+    with `status` the agent also switched online/away. One upsert."""
+    now = timezone.now()
+    profile, _ = AgentProfile.objects.get_or_create(user=user)
+    fields = {"last_seen_at": now}
+    if status is not None:
+        if status not in AgentProfile.Status.values:
+            raise ValueError(f"unknown agent status {status!r}")
+        fields["status"] = status
+    AgentProfile.objects.filter(pk=profile.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(profile, name, value)
+    return profile
 
 
 def model_preference_cache_forget(*, user_id) -> None:

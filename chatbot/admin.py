@@ -9,6 +9,11 @@ from .routing.breaker import breaker_for
 from .routing.selectors import endpoint_breaker_key
 from .routing.services import llm_endpoint_set_api_key
 
+# Chatdesk branding (templates/admin/base_site.html shows it).
+admin.site.site_header = "Chatdesk"
+admin.site.site_title = "Chatdesk staff"
+admin.site.index_title = "Chatdesk administration"
+
 
 class LLMEndpointForm(forms.ModelForm):
     """The API key is write-only: typed into a password box, stored encrypted, never shown."""

@@ -27,6 +27,8 @@ _swagger_csp = csp_replace(
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # The staff inbox lives inside the admin site (conversations/inbox).
+    path("admin/inbox/", include("conversations.inbox.urls")),
     path("admin/", admin.site.urls),
     path(
         "api/v1/conversations/<uuid:conversation_id>/events/",

@@ -2,8 +2,9 @@ import json
 
 from django.contrib import admin
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, TextField
+from django.db.models import Count, TextField
 from django.db.models.functions import Cast
+from django.template.defaultfilters import truncatechars
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -12,7 +13,9 @@ from accounts.models import AuditEvent
 from chatbot.moderation.policy import known_categories
 from chatbot.moderation.services import moderation_flags_review
 
-from .models import Conversation, Message, ModerationFlag
+from . import handoff_rules
+from .models import CannedReply, Conversation, HandoffRule, Message, ModerationFlag
+from .selectors import open_flags_subquery
 
 
 def transcript_link(*, conversation_id, message_id) -> str:
@@ -30,27 +33,42 @@ class HasOpenFlagsFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(has_open_flags=True)
+            return queryset.filter(open_flag_total__gt=0)
         if self.value() == "no":
-            return queryset.filter(has_open_flags=False)
+            return queryset.filter(open_flag_total=0)
         return queryset
+
+
+def open_flags_marker(count: int) -> str:
+    """Reads the right way round: a red flag with the number when there is something to
+    review, a quiet dash when there is nothing."""
+    if not count:
+        return format_html('<span class="{}" title="No open flags">—</span>', "cd-flags-none")
+    return format_html(
+        '<span class="cd-flags-open" title="{} open moderation flag(s)">⚑ {}</span>',
+        count,
+        count,
+    )
 
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     """Transcripts are records: staff read them here, nobody edits them."""
 
+    # The flag marker comes second, so it is on screen at any width.
     list_display = [
         "__str__",
+        "open_flags",
         "customer",
         "status",
+        "handling",
+        "assignee",
         "message_count",
         "last_message_at",
-        "open_flags",
     ]
-    list_filter = ["status", HasOpenFlagsFilter, "created_at", "last_message_at"]
+    list_filter = ["status", "handling", HasOpenFlagsFilter, "created_at", "last_message_at"]
     search_fields = ["title", "customer__username", "customer__email", "messages__content"]
-    list_select_related = ["customer"]
+    list_select_related = ["customer", "assignee"]
     date_hierarchy = "last_message_at"
     ordering = ["-last_message_at"]
     fields = ["id", "customer", "widget_key", "title", "status", "created_at", "last_message_at"]
@@ -58,14 +76,12 @@ class ConversationAdmin(admin.ModelAdmin):
     change_form_template = "admin/conversations/conversation/change_form.html"
 
     def get_queryset(self, request):
-        open_flags = ModerationFlag.objects.filter(
-            message__conversation=OuterRef("pk"), review_status=ModerationFlag.ReviewStatus.OPEN
-        )
         return (
             super()
             .get_queryset(request)
             .annotate(
-                message_total=Count("messages", distinct=True), has_open_flags=Exists(open_flags)
+                message_total=Count("messages", distinct=True),
+                open_flag_total=open_flags_subquery(),
             )
         )
 
@@ -73,9 +89,9 @@ class ConversationAdmin(admin.ModelAdmin):
     def message_count(self, obj):
         return obj.message_total
 
-    @admin.display(description="Open flags", boolean=True, ordering="has_open_flags")
+    @admin.display(description="Open flags", ordering="-open_flag_total")
     def open_flags(self, obj):
-        return obj.has_open_flags
+        return open_flags_marker(obj.open_flag_total)
 
     def has_add_permission(self, request):
         return False
@@ -128,6 +144,7 @@ class ModerationFlagAdmin(admin.ModelAdmin):
 
     list_display = [
         "created_at",
+        "text_preview",
         "source",
         "action",
         "category_list",
@@ -138,12 +155,13 @@ class ModerationFlagAdmin(admin.ModelAdmin):
         "message_link",
     ]
     list_filter = ["review_status", FlagCategoryFilter, "action", "source", "created_at"]
-    list_select_related = ["reviewer", "message"]
+    list_select_related = ["reviewer", "message__conversation__customer"]
     search_fields = ["rule", "note", "message__content"]
     ordering = ["-created_at"]
     actions = ["confirm_flags", "dismiss_flags", "reopen_flags"]
     readonly_fields = [
-        "message",
+        "message_text",
+        "customer",
         "message_link",
         "source",
         "categories",
@@ -156,6 +174,30 @@ class ModerationFlagAdmin(admin.ModelAdmin):
         "reviewer",
     ]
     fields = [*readonly_fields, "review_status", "note"]
+
+    @staticmethod
+    def _flagged_text(obj) -> str:
+        # A blocked reply was replaced before it was stored: the excerpt is what was said.
+        return obj.excerpt or obj.message.content
+
+    @admin.display(description="Text")
+    def text_preview(self, obj):
+        return truncatechars(" ".join(self._flagged_text(obj).split()), 90)
+
+    @admin.display(description="Flagged text")
+    def message_text(self, obj):
+        # Whole, escaped, line breaks kept (it used to be cut at 40 characters).
+        return format_html(
+            '<div class="cd-flagged-text">{}</div>{}',
+            self._flagged_text(obj),
+            format_html("<p><small>Stored message: {}</small></p>", obj.message.content)
+            if obj.excerpt and obj.excerpt != obj.message.content
+            else "",
+        )
+
+    @admin.display(description="Customer")
+    def customer(self, obj):
+        return str(obj.message.conversation.customer or "Deleted customer")
 
     @admin.display(description="Categories")
     def category_list(self, obj):
@@ -194,3 +236,26 @@ class ModerationFlagAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(HandoffRule)
+class HandoffRuleAdmin(admin.ModelAdmin):
+    """Phrases that hand a conversation to a person (docs/handoff.md)."""
+
+    list_display = ["phrase", "whole_message", "is_active", "created_at"]
+    list_editable = ["whole_message", "is_active"]
+    search_fields = ["phrase"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        handoff_rules.active_rules_forget()
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    """Prepared answers (managers write them; agents insert them in the inbox with /shortcut)."""
+
+    list_display = ["shortcut", "language", "title", "updated_at"]
+    list_filter = ["language"]
+    search_fields = ["shortcut", "title", "body"]
+    fields = ["shortcut", "language", "title", "body"]

@@ -15,6 +15,10 @@ from .models import Conversation
 from .payloads import message_payload
 from .serializers import (
     ConversationSerializer,
+    FeedbackCreateSerializer,
+    FeedbackSerializer,
+    FollowupEmailSerializer,
+    HandoffResultSerializer,
     MessageCreateSerializer,
     MessageListQuerySerializer,
     MessagePageSerializer,
@@ -55,11 +59,93 @@ class ConversationViewSet(
             conversation=serializer.instance, title=serializer.validated_data.get("title", "")
         )
 
-    @extend_schema(request=None, responses={200: ConversationSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            200: ConversationSerializer,
+            409: error_response("A person handles it (`handoff_in_progress`): staff close it."),
+        },
+    )
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
-        conversation = services.conversation_close(conversation=self.get_object())
+        conversation = services.conversation_close(
+            conversation=self.get_object(), actor=request.user, reason="customer"
+        )
         return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: HandoffResultSerializer,
+            409: error_response(
+                "Closed (`conversation_closed`) or no handoff here (`handoff_unavailable`)."
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def handoff(self, request, pk=None):
+        """The customer asks for a person ("Talk to a person", docs/handoff.md)."""
+        result = services.conversation_handoff_request(
+            conversation=self.get_object(),
+            reason="customer_request",
+            requested_by=request.user,
+            source="widget",
+        )
+        return Response(
+            HandoffResultSerializer(
+                {
+                    "handling": result.handling,
+                    "changed": result.changed,
+                    "estimated_wait_seconds": result.estimated_wait_seconds,
+                }
+            ).data
+        )
+
+    @extend_schema(
+        request=FollowupEmailSerializer,
+        responses={
+            200: ConversationSerializer,
+            409: error_response("Not waiting for a person (`handoff_invalid_transition`)."),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="followup-email")
+    def followup_email(self, request, pk=None):
+        """Where to send a person's answer when nobody could pick up in time."""
+        params = FollowupEmailSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        conversation = services.conversation_followup_email_set(
+            conversation=self.get_object(), email=params.validated_data["email"]
+        )
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(
+        request=FeedbackCreateSerializer,
+        responses={
+            201: FeedbackSerializer,
+            400: error_response(
+                "Not a bot answer here, or CSAT before close (`feedback_invalid`)."
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def feedback(self, request, pk=None):
+        """Thumbs up/down: a bot answer's helpfulness, or the closed conversation (CSAT)."""
+        conversation: Conversation = self.get_object()
+        params = FeedbackCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        message = None
+        if message_id := params.validated_data.get("message"):
+            message = selectors.message_get(conversation=conversation, message_id=message_id)
+            if message is None:
+                raise ValidationError({"message": ["No such message in this conversation."]})
+        feedback = services.feedback_record(
+            conversation=conversation,
+            kind=params.validated_data["kind"],
+            vote=params.validated_data["vote"],
+            message=message,
+            comment=params.validated_data.get("comment", ""),
+        )
+        return Response(FeedbackSerializer(feedback).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         methods=["GET"],

@@ -24,3 +24,27 @@ class TooManyPendingReplies(ConversationError):
 
     code = "too_many_pending_replies"
     status_code = 429
+
+
+class HandoffError(ConversationError):
+    """A handoff transition that the conversation's state does not allow (docs/handoff.md)."""
+
+    code = "handoff_invalid_transition"
+    status_code = 409
+
+
+class HandoffUnavailable(ConversationError):
+    """HANDOFF_ENABLED is off: there is no one to hand over to."""
+
+    code = "handoff_unavailable"
+    status_code = 409
+
+
+class NotStaff(ConversationError):
+    code = "not_staff"
+    status_code = 403
+
+
+class FeedbackInvalid(ConversationError):
+    code = "feedback_invalid"
+    status_code = 400

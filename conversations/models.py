@@ -11,6 +11,15 @@ class Conversation(models.Model):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
 
+    class Handling(models.TextChoices):
+        """Who answers (docs/handoff.md). Changed only by the services in
+        conversations.services, each change written to the timeline (ConversationEvent)."""
+
+        BOT = "bot", "Bot"
+        WAITING = "waiting", "Waiting for a person"
+        HUMAN = "human", "With a person"
+        FOLLOWUP = "followup", "Awaiting follow-up"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Null only once the retention policy anonymised the conversation (customer detached).
     customer = models.ForeignKey(
@@ -34,12 +43,40 @@ class Conversation(models.Model):
     # Never null, so "most recent first" needs no NULLS LAST and can use the index.
     last_message_at = models.DateTimeField(default=timezone.now)
 
+    # Human handoff (docs/handoff.md).
+    handling = models.CharField(max_length=10, choices=Handling.choices, default=Handling.BOT)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+        help_text="The staff member answering, while handling is human.",
+    )
+    # When the current (or last) handoff was asked for: the waiting time starts here.
+    handoff_requested_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    # Left by the customer when nobody could pick up: staff replies are emailed here.
+    followup_email = models.EmailField(blank=True)
+
     class Meta:
         indexes = [
             # A customer's conversations by recency (the list endpoint).
             models.Index(fields=["customer", "-last_message_at"], name="conv_customer_recent"),
             # Staff's list in the admin, newest activity first.
             models.Index(fields=["-last_message_at"], name="conv_recent"),
+            # The inbox's queues: open conversations by handling, waiting longest first.
+            models.Index(
+                fields=["handling", "handoff_requested_at"],
+                name="conv_inbox_queue",
+                condition=Q(status="open"),
+            ),
+            # "Mine": an agent's open conversations, most recent activity first.
+            models.Index(
+                fields=["assignee", "-last_message_at"],
+                name="conv_inbox_assignee",
+                condition=Q(assignee__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -58,12 +95,22 @@ class Message(models.Model):
         STREAMING = "streaming", "Streaming"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
+        # Not generated: a person handles the conversation (chatbot.replies.pipeline).
+        DEFERRED = "deferred", "Deferred to a person"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
     role = models.CharField(max_length=10, choices=Role.choices)
+    # The staff member who wrote a "staff" message (shown to the customer by name).
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     content = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
     # The customer message an assistant reply answers; unique: one reply per message.
@@ -90,6 +137,9 @@ class Message(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The bot could not help (failures in a row, a refusal, a spent budget): the widget
+    # offers "Talk to a person" under this reply (docs/handoff.md).
+    handoff_offered = models.BooleanField(default=False)
 
     # Work bookkeeping for replies: who holds the reply and until when (chatbot.replies.lifecycle).
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -169,3 +219,165 @@ class ModerationFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} ({', '.join(self.categories) or self.rule})"
+
+
+class ConversationEvent(models.Model):
+    """The conversation's timeline: who changed what, when and why (docs/handoff.md).
+
+    Notes are internal: staff only, never on the customer's stream or API.
+    """
+
+    class Kind(models.TextChoices):
+        HANDOFF_REQUESTED = "handoff_requested", "Handoff requested"
+        HANDOFF_OFFERED = "handoff_offered", "Handoff offered"
+        ASSIGNED = "assigned", "Assigned"
+        TAKEN_OVER = "taken_over", "Taken over"
+        RELEASED = "released", "Released to the bot"
+        CLOSED = "closed", "Closed"
+        PICKUP_TIMEOUT = "pickup_timeout", "Nobody picked up"
+        FOLLOWUP_REQUESTED = "followup_requested", "Follow-up email left"
+        NOTE = "note", "Internal note"
+
+    id = models.BigAutoField(primary_key=True)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    # The staff member (or customer) who caused it; null for the system (timeouts, policy).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reason = models.CharField(max_length=64, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="event_conv_order"),
+            # Metrics and dashboards: handoffs and pickups over time.
+            models.Index(fields=["kind", "created_at"], name="event_kind_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.reason})" if self.reason else self.kind
+
+
+class Feedback(models.Model):
+    """The customer's verdict: CSAT for the conversation, or helpfulness of one reply."""
+
+    class Kind(models.TextChoices):
+        CSAT = "csat", "Conversation (CSAT)"
+        HELPFULNESS = "helpfulness", "Reply helpfulness"
+
+    class Vote(models.TextChoices):
+        UP = "up", "Thumbs up"
+        DOWN = "down", "Thumbs down"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="feedback"
+    )
+    # The rated reply (helpfulness only).
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="feedback"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    vote = models.CharField(max_length=4, choices=Vote.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # One CSAT per conversation and one vote per reply; voting again replaces it.
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(kind="csat"),
+                name="feedback_one_csat_per_conversation",
+            ),
+            models.UniqueConstraint(
+                fields=["message"],
+                condition=Q(kind="helpfulness"),
+                name="feedback_one_vote_per_reply",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="csat", message__isnull=True)
+                | Q(kind="helpfulness", message__isnull=False),
+                name="feedback_kind_matches_target",
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "created_at"], name="feedback_kind_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.vote}"
+
+
+class CannedReply(models.Model):
+    """A prepared answer staff insert with its shortcut (managers define them)."""
+
+    class Language(models.TextChoices):
+        EN = "en", "English"
+        ZH = "zh", "Chinese"
+
+    title = models.CharField(max_length=200)
+    shortcut = models.SlugField(max_length=50, help_text="Typed as /shortcut in the reply box.")
+    language = models.CharField(max_length=5, choices=Language.choices, default=Language.EN)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["shortcut", "language"]
+        verbose_name_plural = "canned replies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shortcut", "language"], name="canned_reply_shortcut_per_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut} ({self.language}): {self.title}"
+
+
+class HandoffRule(models.Model):
+    """A phrase that, in a customer's message, asks for a person (conversations.handoff_rules).
+
+    English-like phrases match as whole words, case-insensitively; phrases in scripts
+    without spaces (Chinese) match anywhere in the message. A short, ambiguous word
+    ("human", "人工", which also starts 人工智能) is a whole-message rule: it counts only
+    when it is all the customer wrote (punctuation aside).
+    """
+
+    phrase = models.CharField(max_length=100, unique=True)
+    whole_message = models.BooleanField(
+        default=False, help_text="Match only when the message is this phrase alone."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["phrase"]
+
+    def __str__(self) -> str:
+        return self.phrase
+
+
+class InboxReadMarker(models.Model):
+    """How far a staff member has read a conversation in the inbox (their unread count)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="read_markers"
+    )
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="read_marker_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.conversation_id} at {self.read_at:%Y-%m-%d %H:%M}"

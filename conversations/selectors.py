@@ -1,10 +1,20 @@
-"""Reads, always scoped to the requesting customer."""
+"""Reads, always scoped to the requesting customer (or, for staff-only reads, said so)."""
 
-from django.db.models import Q, QuerySet
+import statistics
+from datetime import timedelta
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import User
 
-from .models import Conversation, Message
+from .models import Conversation, ConversationEvent, Feedback, Message, ModerationFlag
+
+# The estimated wait is the median of recent pickups; shown only with enough of them.
+PICKUP_SAMPLE = 20
+PICKUP_SAMPLE_MIN = 3
+PICKUP_SAMPLE_DAYS = 7
 
 
 def conversation_list(*, customer: User) -> QuerySet[Conversation]:
@@ -17,7 +27,11 @@ def message_list(
     *, conversation: Conversation, after: Message | None = None, limit: int = 100
 ) -> list[Message]:
     """Messages in order; with `after`, only those that come later (for polling)."""
-    queryset = Message.objects.filter(conversation=conversation).order_by("created_at", "id")
+    queryset = (
+        Message.objects.filter(conversation=conversation)
+        .select_related("author")  # a staff message shows its author's name
+        .order_by("created_at", "id")
+    )
     if after is not None:
         queryset = queryset.filter(
             Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, id__gt=after.id)
@@ -27,3 +41,63 @@ def message_list(
 
 def message_get(*, conversation: Conversation, message_id) -> Message | None:
     return Message.objects.filter(conversation=conversation, pk=message_id).first()
+
+
+def agent_name(user: User | None) -> str:
+    """The name customers see for a staff member: first name, else the username."""
+    if user is None:
+        return ""
+    return user.first_name.strip() or user.get_username()
+
+
+def handoff_estimated_wait_seconds() -> int | None:
+    """Median time to pickup over the recent handoffs, or None without enough history."""
+    since = timezone.now() - timedelta(days=PICKUP_SAMPLE_DAYS)
+    samples = [
+        seconds
+        for seconds in ConversationEvent.objects.filter(
+            kind__in=[ConversationEvent.Kind.ASSIGNED, ConversationEvent.Kind.TAKEN_OVER],
+            created_at__gte=since,
+            detail__has_key="pickup_seconds",
+        )
+        .order_by("-created_at")
+        .values_list("detail__pickup_seconds", flat=True)[:PICKUP_SAMPLE]
+        if isinstance(seconds, int | float)
+    ]
+    if len(samples) < PICKUP_SAMPLE_MIN:
+        return None
+    return int(statistics.median(samples))
+
+
+def conversation_events_for_customer(*, conversation: Conversation) -> list[ConversationEvent]:
+    """The timeline a customer may see: everything but internal notes."""
+    return list(
+        ConversationEvent.objects.filter(conversation=conversation)
+        .exclude(kind=ConversationEvent.Kind.NOTE)
+        .order_by("created_at", "id")
+    )
+
+
+def feedback_list(*, conversation: Conversation) -> list[Feedback]:
+    return list(Feedback.objects.filter(conversation=conversation).order_by("created_at"))
+
+
+def open_flags_subquery():
+    """The number of open moderation flags of each conversation (one subquery, no join)."""
+    # Driven from the conversation's messages (index msg_conv_order), then each message's
+    # flags (their message_id index): a handful of index lookups per row, whatever the
+    # size of the flag table.
+    return Coalesce(
+        Subquery(
+            Message.objects.filter(
+                conversation=OuterRef("pk"),
+                moderation_flags__review_status=ModerationFlag.ReviewStatus.OPEN,
+            )
+            .order_by()
+            .values("conversation")
+            .annotate(total=Count("moderation_flags"))
+            .values("total"),
+            output_field=IntegerField(),
+        ),
+        0,
+    )

@@ -3,7 +3,8 @@ from rest_framework import serializers
 
 from chatbot.platform.fields import StrictCharField
 
-from .models import Conversation, Message
+from .models import Conversation, Feedback, Message
+from .selectors import agent_name
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -11,11 +12,30 @@ class ConversationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Conversation
-        fields = ["id", "title", "status", "created_at", "updated_at", "last_message_at"]
-        read_only_fields = ["id", "status", "created_at", "updated_at", "last_message_at"]
+        fields = [
+            "id",
+            "title",
+            "status",
+            "handling",
+            "created_at",
+            "updated_at",
+            "last_message_at",
+        ]
+        read_only_fields = [
+            "id",
+            "status",
+            "handling",
+            "created_at",
+            "updated_at",
+            "last_message_at",
+        ]
 
 
 class MessageSerializer(serializers.ModelSerializer):
+    author_name = serializers.SerializerMethodField(
+        help_text="A staff message's author as customers see them (a person, not the bot)."
+    )
+
     class Meta:
         model = Message
         fields = [
@@ -38,8 +58,16 @@ class MessageSerializer(serializers.ModelSerializer):
             "token_count",
             "cached",
             "merged_into",
+            # Human handoff (docs/handoff.md).
+            "author_name",
+            "handoff_offered",
         ]
         read_only_fields = fields
+
+    def get_author_name(self, message: Message) -> str:
+        if message.role != Message.Role.STAFF:
+            return ""
+        return agent_name(message.author)
 
 
 class MessagePageSerializer(serializers.Serializer):
@@ -68,7 +96,8 @@ class MessageCreateSerializer(serializers.Serializer):
 
 class SendResultSerializer(serializers.Serializer):
     message = MessageSerializer()
-    reply = MessageSerializer()
+    # Null while a person handles the conversation: no bot reply is generated.
+    reply = MessageSerializer(allow_null=True)
 
 
 class MessageListQuerySerializer(serializers.Serializer):
@@ -83,3 +112,33 @@ class MessageListQuerySerializer(serializers.Serializer):
             if data.get(name) == "":
                 raise serializers.ValidationError({name: ["This field may not be blank."]})
         return super().to_internal_value(data)
+
+
+class HandoffResultSerializer(serializers.Serializer):
+    """`POST .../handoff/`: where the conversation stands now."""
+
+    handling = serializers.ChoiceField(choices=Conversation.Handling.choices)
+    changed = serializers.BooleanField(help_text="False: it already waited for a person.")
+    estimated_wait_seconds = serializers.IntegerField(
+        allow_null=True, help_text="Typical pickup time lately; null when not known."
+    )
+
+
+class FollowupEmailSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class FeedbackCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Feedback.Kind.choices)
+    vote = serializers.ChoiceField(choices=Feedback.Vote.choices)
+    message = serializers.UUIDField(
+        required=False, allow_null=True, help_text="The rated reply (helpfulness only)."
+    )
+    comment = StrictCharField(required=False, allow_blank=True, max_length=2000)
+
+
+class FeedbackSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Feedback
+        fields = ["id", "conversation", "message", "kind", "vote", "comment", "created_at"]
+        read_only_fields = fields

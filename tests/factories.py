@@ -61,3 +61,11 @@ class ProviderCallFactory(factory.django.DjangoModelFactory):
     outcome = ProviderCall.Outcome.SUCCESS
     prompt_tokens = 10
     completion_tokens = 3
+
+
+class StaffFactory(UserFactory):
+    """A staff member (agent) who can take conversations over."""
+
+    username = factory.Sequence(lambda n: f"agent{n}")
+    first_name = factory.Sequence(lambda n: f"Alex{n}")
+    is_staff = True

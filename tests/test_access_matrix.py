@@ -43,6 +43,24 @@ MATRIX = [
     ("delete", C + "messages/", None, {"anonymous": 401, "*": 405}),
     ("get", C + "events/", None, {"owner": 200, "anonymous": 401, "*": 404}),
     ("post", C + "events/", None, {"*": 405}),
+    # Human handoff (docs/handoff.md): only the conversation's customer.
+    ("post", C + "handoff/", None, {"owner": 200, "anonymous": 401, "*": 404}),
+    ("get", C + "handoff/", None, {"anonymous": 401, "*": 405}),
+    # Not waiting for a person: 409 even for the owner; others never learn that much.
+    (
+        "post",
+        C + "followup-email/",
+        {"email": "a@b.example"},
+        {"owner": 409, "anonymous": 401, "*": 404},
+    ),
+    # CSAT before the conversation is closed: 400 feedback_invalid.
+    (
+        "post",
+        C + "feedback/",
+        {"kind": "csat", "vote": "up"},
+        {"owner": 400, "anonymous": 401, "*": 404},
+    ),
+    ("get", C + "feedback/", None, {"anonymous": 401, "*": 405}),
     ("get", "/api/v1/me/export/", None, {"anonymous": 401, "*": 200}),
     ("post", "/api/v1/me/export/", None, {"anonymous": 401, "*": 405}),
     # Without the confirmation nothing is erased (the erasure itself is tested below).

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Bundles widget/src (ES modules) into the one classic script host pages embed:
-// chatbot/static/chatdesk/widget.js (IIFE, minified, committed so the demo needs no build).
+// chatbot/static/chatdesk/widget.js (IIFE, minified, committed so the demo needs no build),
+// and the staff inbox's script, chatbot/static/chatdesk/inbox.js (widget/src/inbox).
 //
 //   node widget/build.mjs            build, print raw and gzip sizes
 //   node widget/build.mjs --check    rebuild in memory; fail if the committed bundle differs
@@ -15,7 +16,6 @@ import * as esbuild from 'esbuild';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = path.join(ROOT, 'widget/src/main.js');
 const OUT = path.join(ROOT, 'chatbot/static/chatdesk/widget.js');
-const REL_OUT = path.relative(ROOT, OUT);
 
 // Host pages run old and new browsers alike: nothing newer than ES2020 in the output.
 const TARGET = 'es2020';
@@ -41,15 +41,22 @@ const cssAsText = {
   },
 };
 
-async function bundle() {
+const INBOX_ENTRY = path.join(ROOT, 'widget/src/inbox/main.js');
+const INBOX_OUT = path.join(ROOT, 'chatbot/static/chatdesk/inbox.js');
+const INBOX_HEADER = `/*! Chatdesk staff inbox (/admin/inbox/). Built from widget/src/inbox by esbuild ${esbuild.version}:
+ * edit the sources and run \`npm run build\`, never this file.
+ */
+"use strict";`;
+
+async function bundle(entry = ENTRY, header = HEADER) {
   const result = await esbuild.build({
-    entryPoints: [ENTRY],
+    entryPoints: [entry],
     bundle: true,
     format: 'iife',
     target: TARGET,
     minify: true,
     legalComments: 'none',
-    banner: { js: HEADER },
+    banner: { js: header },
     plugins: [cssAsText],
     write: false,
     logLevel: 'warning',
@@ -59,20 +66,26 @@ async function bundle() {
 
 const sizes = (buf) => `${buf.length} bytes, ${gzipSync(buf, { level: 9 }).length} gzipped`;
 
-const built = await bundle();
-if (process.argv.includes('--check')) {
-  let committed = null;
-  try {
-    committed = await readFile(OUT);
-  } catch (_) {
-    /* missing: stale by definition */
+for (const [entry, header, out] of [
+  [ENTRY, HEADER, OUT],
+  [INBOX_ENTRY, INBOX_HEADER, INBOX_OUT],
+]) {
+  const built = await bundle(entry, header);
+  const relOut = path.relative(ROOT, out);
+  if (process.argv.includes('--check')) {
+    let committed = null;
+    try {
+      committed = await readFile(out);
+    } catch (_) {
+      /* missing: stale by definition */
+    }
+    if (!committed || !committed.equals(built)) {
+      console.error(`${relOut} is stale: it is not what widget/src builds to. Run \`npm run build\` and commit it.`);
+      process.exit(1);
+    }
+    console.log(`${relOut} is up to date (${sizes(built)}).`);
+  } else {
+    await writeFile(out, built);
+    console.log(`${relOut}: ${sizes(built)}`);
   }
-  if (!committed || !committed.equals(built)) {
-    console.error(`${REL_OUT} is stale: it is not what widget/src builds to. Run \`npm run build\` and commit it.`);
-    process.exit(1);
-  }
-  console.log(`${REL_OUT} is up to date (${sizes(built)}).`);
-} else {
-  await writeFile(OUT, built);
-  console.log(`${REL_OUT}: ${sizes(built)}`);
 }

@@ -22,10 +22,14 @@ from conversations.models import Conversation, Message
 PENDING_RETRY_AFTER_SECONDS = 2
 
 
-def message_admit(*, conversation: Conversation, content: str) -> TokenCount:
-    """Refuse over-budget customers (BudgetExceeded, 429); count the message's tokens."""
+def message_admit(*, conversation: Conversation, content: str, for_bot: bool = True) -> TokenCount:
+    """Refuse over-budget customers (BudgetExceeded, 429); count the message's tokens.
+
+    A message for a person (`for_bot=False`, docs/handoff.md) costs no model call: the
+    budget does not stop a customer from talking to staff."""
     preference = model_preference_resolve(user_id=conversation.customer_id)
-    budget_check(user_id=conversation.customer_id, budget=budget_of(preference))
+    if for_bot:
+        budget_check(user_id=conversation.customer_id, budget=budget_of(preference))
     return count_tokens(content, preference.model)
 
 

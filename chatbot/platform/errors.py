@@ -112,8 +112,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+# The staff inbox's JSON endpoints (conversations/inbox) answer errors in the same shape.
+_JSON_PREFIXES = ("/api/", "/admin/inbox/api/")
+
+
 def _is_api(request) -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(_JSON_PREFIXES)
 
 
 def json_or_default(default_view, status_code: int, code: str, message: str):

@@ -12,10 +12,17 @@ spells an event name: publishers call the functions below, so a payload cannot d
 | `error`        | `ErrorPayload`: the reply failed; its final `message` follows          |
 | `handoff`      | `HandoffPayload`: the conversation's handoff state changed             |
 | `agent_joined` | `AgentJoinedPayload`: a person took the conversation over              |
+| `agent_left`   | `AgentLeftPayload`: the person handed the conversation back to the bot |
+| `closed`       | `ClosedPayload`: the conversation was closed (the widget asks for CSAT) |
 | `tool_status`  | `ToolStatusPayload`: the bot is using a tool ("Looking up your order…")|
 
-`handoff`, `agent_joined` and `tool_status` are declared for the human-handoff and tools
-work; clients ignore event names they do not know, so adding one is backwards compatible.
+A staff member's message is a `message` event with `role: "staff"` and `author_name` (a
+person, not the bot). Clients ignore event names they do not know, so adding one is
+backwards compatible.
+
+Staff see more than customers: internal notes and queue changes go to the **inbox stream**
+(`INBOX_STREAM`, one for all staff, never readable through a customer's conversation
+stream) as `inbox` events carrying `InboxPayload`.
 """
 
 from enum import StrEnum
@@ -31,7 +38,16 @@ class LiveEvent(StrEnum):
     ERROR = "error"
     HANDOFF = "handoff"
     AGENT_JOINED = "agent_joined"
+    AGENT_LEFT = "agent_left"
+    CLOSED = "closed"
     TOOL_STATUS = "tool_status"
+    INBOX = "inbox"  # on INBOX_STREAM only
+
+
+# The staff-wide stream's id on the event bus. Conversation streams are keyed by UUIDs,
+# and the customer's SSE view only opens the customer's own conversations, so no customer
+# can read it.
+INBOX_STREAM = "inbox"
 
 
 class DeltaPayload(TypedDict):
@@ -57,12 +73,32 @@ MessagePayload = dict[str, Any]
 
 
 class HandoffPayload(TypedDict):
-    state: str  # the conversation's handoff state after the change
-    reason: str
+    state: str  # Conversation.handling after the change: bot | waiting | human | followup
+    reason: str  # why: customer_request, policy_*, timeout, outside_hours, released...
+    # With "waiting": the typical pickup time lately, when there is enough history.
+    estimated_wait_seconds: NotRequired[int]
+    # With "followup": the customer may leave an email address for the answer.
+    email_requested: NotRequired[bool]
 
 
 class AgentJoinedPayload(TypedDict):
     agent_name: str  # the name staff chose to show customers, never an internal id
+
+
+class AgentLeftPayload(TypedDict):
+    agent_name: str
+
+
+class ClosedPayload(TypedDict):
+    reason: str
+
+
+class InboxPayload(TypedDict):
+    conversation_id: str
+    # what changed: message | handoff_requested | assigned | taken_over | released |
+    # closed | pickup_timeout | followup_requested | note | handoff_offered
+    change: str
+    handling: str
 
 
 class ToolStatusPayload(TypedDict):
@@ -105,3 +141,39 @@ def error_publish(*, conversation_id: object, reply_id: object, code: str, messa
 
 def message_event_publish(*, conversation_id: object, payload: MessagePayload) -> str:
     return _publish(conversation_id, LiveEvent.MESSAGE, payload)
+
+
+def handoff_publish(
+    *,
+    conversation_id: object,
+    state: str,
+    reason: str,
+    estimated_wait_seconds: int | None = None,
+    email_requested: bool = False,
+) -> str:
+    payload = HandoffPayload(state=state, reason=reason)
+    if estimated_wait_seconds is not None:
+        payload["estimated_wait_seconds"] = int(estimated_wait_seconds)
+    if email_requested:
+        payload["email_requested"] = True
+    return _publish(conversation_id, LiveEvent.HANDOFF, payload)
+
+
+def agent_joined_publish(*, conversation_id: object, agent_name: str) -> str:
+    return _publish(
+        conversation_id, LiveEvent.AGENT_JOINED, AgentJoinedPayload(agent_name=agent_name)
+    )
+
+
+def agent_left_publish(*, conversation_id: object, agent_name: str) -> str:
+    return _publish(conversation_id, LiveEvent.AGENT_LEFT, AgentLeftPayload(agent_name=agent_name))
+
+
+def closed_publish(*, conversation_id: object, reason: str) -> str:
+    return _publish(conversation_id, LiveEvent.CLOSED, ClosedPayload(reason=reason))
+
+
+def inbox_publish(*, conversation_id: object, change: str, handling: str) -> str:
+    """Tell staff's inbox that a conversation changed (never the customer's stream)."""
+    payload = InboxPayload(conversation_id=str(conversation_id), change=change, handling=handling)
+    return get_event_bus().publish(INBOX_STREAM, LiveEvent.INBOX.value, payload)

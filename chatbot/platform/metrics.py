@@ -149,20 +149,20 @@ moderation_flags = Counter(
 # tools). Declared now so dashboards and alerts can be written against stable names.
 handoffs = Counter(
     f"{PREFIX}_handoffs",
-    "Conversations handed to a person, by reason. (Slot: handoff.)",
+    "Handoffs to a person, by who asked (reason): widget, message, tool, policy, staff.",
     ["reason"],
 )
 handoff_pickup = Histogram(
     f"{PREFIX}_handoff_pickup_seconds",
-    "From a handoff request to an agent taking the conversation. (Slot: handoff.)",
+    "From a handoff request to an agent taking the conversation.",
     buckets=(10, 30, 60, 120, 300, 600, 1800, 3600, 7200),
 )
 csat_ratings = Counter(
-    f"{PREFIX}_csat_ratings", "CSAT ratings by score 1-5. (Slot: feedback.)", ["score"]
+    f"{PREFIX}_csat_ratings",
+    "Conversation ratings (CSAT) by score: up or down (thumbs, docs/handoff.md).",
+    ["score"],
 )
-helpfulness_votes = Counter(
-    f"{PREFIX}_helpfulness_votes", "Per-reply votes: up or down. (Slot: feedback.)", ["vote"]
-)
+helpfulness_votes = Counter(f"{PREFIX}_helpfulness_votes", "Per-reply votes: up or down.", ["vote"])
 kb_answers = Counter(
     f"{PREFIX}_kb_answers",
     "Knowledge-base answers: cited or dont_know. (Slot: knowledge base.)",
@@ -243,6 +243,25 @@ def record_reply_end(*, outcome: str, error_code: str = "", seconds: float | Non
         reply_failures.labels(bounded(error_code)).inc()
     if seconds is not None:
         reply_duration.labels(bounded(outcome)).observe(seconds)
+
+
+_HANDOFF_SOURCES = frozenset({"widget", "message", "tool", "policy", "staff"})
+_VOTES = frozenset({"up", "down"})
+
+
+def record_handoff(*, source: str) -> None:
+    handoffs.labels(bounded(source, _HANDOFF_SOURCES)).inc()
+
+
+def record_handoff_pickup(*, seconds: float) -> None:
+    handoff_pickup.observe(max(0.0, seconds))
+
+
+def record_feedback(*, kind: str, vote: str) -> None:
+    if kind == "csat":
+        csat_ratings.labels(bounded(vote, _VOTES)).inc()
+    else:
+        helpfulness_votes.labels(bounded(vote, _VOTES)).inc()
 
 
 def record_moderation_flag(*, source: str, category: str, action: str) -> None:

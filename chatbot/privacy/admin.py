@@ -21,7 +21,9 @@ from .selectors import user_data_export, user_data_summary
 from .services import user_erase
 
 
-@admin.action(description="Export all data of the selected users (JSON)", permissions=["change"])
+# "export": UserAdmin.has_export_permission (admins only; managers may change a user's
+# model preference, which is not a licence to take their whole record).
+@admin.action(description="Export all data of the selected users (JSON)", permissions=["export"])
 def export_user_data(modeladmin, request, queryset):
     exports = []
     for user in queryset.order_by("date_joined"):

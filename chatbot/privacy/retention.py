@@ -19,7 +19,13 @@ from accounts.audit import audit_event_record
 from accounts.models import AuditEvent
 from chatbot.models import ProviderCall
 from chatbot.platform.event_bus import event_streams_delete
-from conversations.models import Conversation, Message, ModerationFlag
+from conversations.models import (
+    Conversation,
+    ConversationEvent,
+    Feedback,
+    Message,
+    ModerationFlag,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +76,15 @@ def _anonymise_batch(ids: list) -> tuple[int, int, int]:
     # The ledger keeps its figures and whose spend they were (budgets), but no longer says
     # which message they were for: nothing leads from the messages back to the person.
     ProviderCall.objects.filter(reply__conversation_id__in=ids).update(reply=None)
+    # Handoff (docs/handoff.md): the customer's feedback comments, staff notes and the
+    # reasons given for a handoff are free text about the person; the address they left too.
+    Feedback.objects.filter(conversation_id__in=ids).update(comment="")
+    ConversationEvent.objects.filter(
+        conversation_id__in=ids,
+        kind__in=[ConversationEvent.Kind.NOTE, ConversationEvent.Kind.HANDOFF_REQUESTED],
+    ).update(detail={})
     conversations = Conversation.objects.filter(pk__in=ids).update(
-        customer=None, title="", status=Conversation.Status.CLOSED
+        customer=None, title="", status=Conversation.Status.CLOSED, followup_email=""
     )
     return conversations, messages, flags
 

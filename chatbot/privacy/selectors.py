@@ -14,7 +14,13 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, AuditEvent, ErasureRecord, ModelPreference, User
 from chatbot.platform.crypto import SECRET_FIELD
-from conversations.models import Conversation, Message, ModerationFlag
+from conversations.models import (
+    Conversation,
+    ConversationEvent,
+    Feedback,
+    Message,
+    ModerationFlag,
+)
 
 EXPORT_FORMAT = "chatdesk.export/1"
 
@@ -59,7 +65,13 @@ _HANDLED = {
     ModerationFlag,
     AuditEvent,
     ErasureRecord,
+    Feedback,
+    ConversationEvent,
 }
+# The conversation's timeline, without internal notes (staff's, never shown to the
+# customer) and without staff ids: what happened, when and why.
+_EVENT_FIELDS = ["id", "kind", "reason", "created_at"]
+_FEEDBACK_FIELDS = ["id", "kind", "vote", "comment", "message", "created_at", "updated_at"]
 
 
 def _row(
@@ -135,18 +147,27 @@ def user_data_export(*, user: User) -> dict[str, Any]:
     conversations = list(
         Conversation.objects.filter(customer=user)
         .order_by("created_at", "id")
-        .prefetch_related("messages__moderation_flags")
+        .prefetch_related("messages__moderation_flags", "feedback", "events")
     )
     conversation_docs = []
     message_ids = []
     for conversation in conversations:
-        doc = _row(conversation, exclude={"customer"})
+        doc = _row(conversation, exclude={"customer", "assignee"})  # staff-side
         doc["messages"] = []
         for message in conversation.messages.all():  # Message.Meta.ordering
             message_ids.append(message.pk)
-            mdoc = _row(message, exclude={"conversation", "lease_expires_at"})
+            mdoc = _row(message, exclude={"conversation", "lease_expires_at", "author"})
             mdoc["moderation_flags"] = [_flag_row(flag) for flag in message.moderation_flags.all()]
             doc["messages"].append(mdoc)
+        doc["feedback"] = [
+            _row(f, fields=_FEEDBACK_FIELDS)
+            for f in sorted(conversation.feedback.all(), key=lambda f: f.created_at)
+        ]
+        doc["timeline"] = [
+            _row(e, fields=_EVENT_FIELDS)
+            for e in conversation.events.all()  # ConversationEvent.Meta.ordering
+            if e.kind != ConversationEvent.Kind.NOTE
+        ]
         conversation_docs.append(doc)
 
     return _stringify(

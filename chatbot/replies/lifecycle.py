@@ -6,9 +6,10 @@ UPDATE, so any number of duplicated, redelivered or late tasks change nothing tw
 * `reply_claim` takes a pending reply (or one whose holder's lease ran out) and gives it a
   fresh `claim_token`;
 * `reply_heartbeat` extends the lease while the model is answering;
-* `reply_complete`, `reply_fail`, `reply_refuse`, `reply_replace_blocked` and `reply_merge`
-  only write while the caller still holds the claim token, so a worker that lost its lease
-  (was presumed dead) cannot overwrite the reply;
+* `reply_complete`, `reply_fail`, `reply_refuse`, `reply_replace_blocked`, `reply_merge`
+  and `reply_defer` (a person handles the conversation) only write while the caller still
+  holds the claim token, so a worker that lost its lease (was presumed dead) cannot
+  overwrite the reply;
 * `replies_sweep_stuck` re-dispatches replies nobody finished and fails hopeless ones.
 
 Writes come first and live events after (chatbot.replies.live): a failing event bus never
@@ -251,6 +252,12 @@ def reply_replace_blocked(
             ", ".join(sorted({h.rule for h in blocked.verdict.hits if h.action == policy.BLOCK})),
         )
     return finished
+
+
+def reply_defer(*, claimed: ClaimedReply) -> bool:
+    """A person handles the conversation (docs/handoff.md): settle the reply empty as
+    `deferred` without any model call, so it is never left pending."""
+    return _finish(claimed, status=Message.Status.DEFERRED, content="", error_code="", latency_ms=0)
 
 
 def reply_merge(*, claimed: ClaimedReply, into_id: uuid.UUID) -> bool:

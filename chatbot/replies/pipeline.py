@@ -10,8 +10,9 @@ and `finish` tells live clients, always after the write, and counts the ending i
 metrics (`turn_metrics_record`).
 
 Extending it:
-* another reason not to answer (e.g. "a person owns this conversation") is one more check in
-  `ADMISSION`: a function of the turn that may end it;
+* another reason not to answer is one more check in `ADMISSION`: a function of the turn
+  that may end it (the first, `defer_to_person`, settles the reply as `deferred` while a
+  person handles the conversation, docs/handoff.md);
 * a tool-call loop (model → tool → model) replaces `generate`'s single routed call; the
   `ReplyStream` it feeds and the endings it records stay the same.
 """
@@ -34,7 +35,8 @@ from chatbot.platform import live_events, log_context, metrics
 from chatbot.prompt.context import context_build
 from chatbot.routing.router import route_stream
 from chatbot.routing.selectors import route_plan
-from conversations.models import Message
+from conversations.models import Conversation, Message
+from conversations.services import conversation_handoff_offer
 
 from . import lifecycle, live
 
@@ -55,7 +57,7 @@ class LeaseLost(Exception):
 @dataclass(slots=True)
 class Ending:
     finished: bool  # our write landed; False: the claim was lost and nothing is to be told
-    outcome: str = ""  # completed | cached | failed | refused | merged | replaced
+    outcome: str = ""  # completed | cached | failed | refused | merged | replaced | deferred
     error_code: str = ""
     last_delta: str = ""  # text live clients have not been sent yet
     requeued: list[uuid.UUID] = field(default_factory=list)  # replies sent back to the queue
@@ -104,6 +106,13 @@ class Turn:
 # Each check may end the turn; the first that does wins.
 
 
+def defer_to_person(turn: Turn) -> None:
+    """While the conversation waits for, or is with, a person, the bot says nothing: the
+    reply is settled as deferred (never left pending) and no model is called."""
+    if turn.reply.conversation.handling != Conversation.Handling.BOT:
+        turn.end(lifecycle.reply_defer(claimed=turn.claimed), outcome="deferred")
+
+
 def refuse_blocked_message(turn: Turn) -> None:
     """Moderation of the customer's message, before any model call (docs/moderation.md)."""
     first_claim = turn.reply.attempts == 1  # no verdict recorded yet: nothing to look up
@@ -135,6 +144,7 @@ def stop_over_budget(turn: Turn) -> None:
 
 
 ADMISSION: tuple[Callable[[Turn], None], ...] = (
+    defer_to_person,
     refuse_blocked_message,
     fold_into_later_reply,
     stop_over_budget,
@@ -287,6 +297,7 @@ def finish(turn: Turn) -> Message | None:
     if ending is None or not ending.finished:
         return None
     turn_metrics_record(turn)
+    offer_person(turn)
     if ending.last_delta:
         try:
             live_events.delta_publish(
@@ -300,6 +311,46 @@ def finish(turn: Turn) -> Message | None:
     for requeued in Message.objects.filter(pk__in=ending.requeued):
         live.message_publish(message=requeued)
     return turn.reply
+
+
+def _policy_reason(turn: Turn) -> str | None:
+    """Why the customer should be offered a person after this ending, if they should."""
+    ending = turn.ending
+    if ending.outcome in ("refused", "replaced"):
+        return "policy_moderation"
+    if ending.outcome != "failed":
+        return None
+    if ending.error_code == budgets.BudgetExceeded.code:
+        return "policy_budget"
+    in_a_row = settings.HANDOFF_OFFER_AFTER_FAILURES
+    if in_a_row <= 0:
+        return None
+    latest = list(
+        Message.objects.filter(
+            conversation_id=turn.reply.conversation_id,
+            role=Message.Role.ASSISTANT,
+            status__in=[Message.Status.COMPLETED, Message.Status.FAILED],
+            merged_into__isnull=True,
+        )
+        .order_by("-created_at", "-id")
+        .values_list("status", flat=True)[:in_a_row]
+    )
+    if len(latest) == in_a_row and all(s == Message.Status.FAILED for s in latest):
+        return "policy_failures"
+    return None
+
+
+def offer_person(turn: Turn) -> None:
+    """The bot could not help (failures in a row, a moderation block, a spent budget):
+    offer a person under this reply rather than leave the customer with an apology."""
+    if not settings.HANDOFF_ENABLED or (reason := _policy_reason(turn)) is None:
+        return
+    try:
+        conversation_handoff_offer(
+            conversation=turn.reply.conversation, reply=turn.reply, reason=reason
+        )
+    except Exception:
+        logger.exception("reply %s: could not offer a person", turn.reply.id)
 
 
 def turn_metrics_record(turn: Turn) -> None:

@@ -5,17 +5,26 @@ commit, so a worker never sees a reply whose message is not there. After commit,
 clients are told first (other tabs see the question), then the reply is enqueued; neither
 may fail the request: the message is safely stored, and the sweeper re-dispatches a reply
 nobody picked up.
+
+Human handoff (docs/handoff.md): while a person handles the conversation (waiting, human,
+followup) the message is stored and shown live to the customer's tabs and to staff, and no
+reply is created. A message that asks for a person (conversations.handoff_rules, English
+and Chinese) requests the handoff in the same transaction instead of getting a bot reply.
 """
 
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from chatbot.cost import debounce, limits
+from chatbot.cost import budgets, debounce, limits
+from chatbot.platform import live_events
 from conversations.errors import ConversationClosed
+from conversations.handoff_rules import handoff_phrase_in
 from conversations.models import Conversation, Message
+from conversations.services import conversation_handoff_request
 
 from . import lifecycle, live
 
@@ -25,7 +34,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class TurnStarted:
     message: Message
-    reply: Message
+    reply: Message | None  # None: a person handles the conversation, the bot stays quiet
     created: bool  # False when the client_message_id had been seen: nothing was written
 
 
@@ -37,7 +46,7 @@ def _turn_already_started(conversation: Conversation, client_message_id: str) ->
     )
     if message is None:
         return None
-    return TurnStarted(message=message, reply=message.reply, created=False)
+    return TurnStarted(message=message, reply=getattr(message, "reply", None), created=False)
 
 
 def _after_commit(message: Message, reply: Message, countdown: float | None) -> None:
@@ -49,20 +58,83 @@ def _after_commit(message: Message, reply: Message, countdown: float | None) -> 
         logger.exception("reply %s: enqueue failed; the sweeper will re-dispatch it", reply.id)
 
 
+def _for_person_after_commit(message: Message) -> None:
+    live.message_publish(message=message)
+    try:
+        conversation = message.conversation
+        live_events.inbox_publish(
+            conversation_id=conversation.pk, change="message", handling=conversation.handling
+        )
+    except Exception:
+        logger.exception("message %s: could not tell the inbox", message.pk)
+
+
+def _message_for_person(
+    conversation: Conversation,
+    content: str,
+    client_message_id: str | None,
+    asked_phrase: str | None,
+) -> TurnStarted:
+    """Store the customer's message without a bot reply; ask for a person if they did."""
+    tokens = limits.message_admit(conversation=conversation, content=content, for_bot=False)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            limits.caps_check(conversation=conversation)
+            message = Message.objects.create(
+                conversation=conversation,
+                role=Message.Role.USER,
+                content=content,
+                status=Message.Status.COMPLETED,
+                client_message_id=client_message_id or None,
+                completed_at=now,
+                token_count=tokens.tokens,
+                token_count_estimated=tokens.estimated,
+            )
+            Conversation.objects.filter(pk=conversation.pk).update(
+                last_message_at=now, updated_at=now
+            )
+            if asked_phrase:
+                conversation_handoff_request(
+                    conversation=conversation,
+                    reason="asked_in_message",
+                    requested_by=conversation.customer,
+                    source="message",
+                    note=asked_phrase,
+                )
+            transaction.on_commit(lambda: _for_person_after_commit(message))
+    except IntegrityError:
+        if client_message_id and (known := _turn_already_started(conversation, client_message_id)):
+            return known
+        raise
+    return TurnStarted(message=message, reply=None, created=True)
+
+
 def turn_start(
     *, conversation: Conversation, content: str, client_message_id: str | None = None
 ) -> TurnStarted:
     """Store the customer's message and a pending reply, then enqueue the reply's task.
 
     Re-sending the same `client_message_id` returns the first result and writes nothing.
-    Refused before anything is written: a closed conversation, an exhausted budget, a
-    conversation or in-flight cap (chatbot.cost.limits).
+    Refused before anything is written: a closed conversation, an exhausted budget (the
+    error then offers a person), a conversation or in-flight cap (chatbot.cost.limits).
+    While a person handles the conversation, or when the message asks for one, the
+    message is stored without a reply (`reply` is None).
     """
     if conversation.status == Conversation.Status.CLOSED:
         raise ConversationClosed("This conversation is closed; start a new one.")
     if client_message_id and (known := _turn_already_started(conversation, client_message_id)):
         return known
-    tokens = limits.message_admit(conversation=conversation, content=content)
+    if conversation.handling != Conversation.Handling.BOT:
+        return _message_for_person(conversation, content, client_message_id, None)
+    if settings.HANDOFF_ENABLED and (phrase := handoff_phrase_in(content)):
+        return _message_for_person(conversation, content, client_message_id, phrase)
+    try:
+        tokens = limits.message_admit(conversation=conversation, content=content)
+    except budgets.BudgetExceeded as error:
+        if settings.HANDOFF_ENABLED:  # rather than only an apology: a person can still help
+            error.extra["handoff_offered"] = True
+        raise
 
     now = timezone.now()
     try:

@@ -29,6 +29,7 @@ OTHER_MARKER = "OTHER-CUSTOMER-MARKER-91c2"
 @pytest.fixture
 def hardened(settings, use_llm_stub):
     settings.CHAT_SYSTEM_PROMPT = SYSTEM_PROMPT
+    settings.HANDOFF_SYSTEM_PROMPT = ""  # the system message is then exactly SYSTEM_PROMPT
     return use_llm_stub
 
 

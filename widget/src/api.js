@@ -71,6 +71,9 @@ export async function request(method, path, body, opts) {
   return data;
 }
 
+// Called once a session is known (the handoff control depends on it; view/panel.js).
+export const hooksAfterSession = { fn: null };
+
 export function ensureSession() {
   if (state.token) return Promise.resolve(state.token);
   if (!state.sessionPromise) {
@@ -102,6 +105,9 @@ async function createSession() {
   state.token = data.token;
   cfg.store.set('token', state.token);
   state.identified = !!(data.customer && data.customer.identified);
+  state.handoffEnabled = data.handoff_enabled === true;
+  cfg.store.set('handoff', state.handoffEnabled ? '1' : '0');
+  if (hooksAfterSession.fn) hooksAfterSession.fn();
   const max = data.max_message_chars;
   if (Number.isInteger(max) && max > 0) {
     state.maxChars = max;

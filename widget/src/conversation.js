@@ -8,12 +8,13 @@
 
 import { ApiError, enc, ensureSession, request } from './api.js';
 import { backgroundError } from './availability.js';
+import { agentLine, hooks as handoffHooks, isOldNews, setHandling } from './handoff.js';
 import { findAdoptable, isFinal, mergeInto, newReplyMsg, rank, RANK } from './messages.js';
 import { cfg, state, ui } from './state.js';
 import { closeStream, openStream } from './stream.js';
 import { uuid4 } from './uuid.js';
 import { createItemEl, scheduleRender, unschedule, unscheduleAll } from './view/message.js';
-import { showUnread, updateEmpty, updateSendButton } from './view/panel.js';
+import { showUnread, updateEmpty, updateHandoffBar, updateSendButton } from './view/panel.js';
 
 // ------------------------------------------------------------------ conversation id
 
@@ -60,6 +61,9 @@ async function adoptLatestConversation() {
 export function clearConversation() {
   state.convGen++;
   forgetConversation();
+  state.handling = 'bot';
+  state.handlingSince = 0;
+  updateHandoffBar();
   for (const it of state.items) it.el.remove();
   state.items = [];
   state.byId.clear();
@@ -149,6 +153,24 @@ export function upsertMessage(msg, live) {
   return item;
 }
 
+// A line of the widget's own (not a stored message): "Waiting for an agent…", "Alex joined".
+// `line` may ask for the customer's email ({ askEmail }) or their rating ({ csatFor }).
+export function addSystemLine(text, line) {
+  const item = createItem(
+    { role: 'system', content: text, status: 'completed', created_at: new Date().toISOString() },
+    { line: Object.assign({}, line || {}), live: true }
+  );
+  appendItem(item);
+  return item;
+}
+
+Object.assign(handoffHooks, {
+  addLine: addSystemLine,
+  refresh: updateHandoffBar,
+  ensureConversation,
+  connect: (id) => connect(id),
+});
+
 // ------------------------------------------------------------------ orphans
 //
 // Stream events for a reply id we do not know yet. While a send is in flight they may be
@@ -217,6 +239,8 @@ export function connect(convId) {
   return openStream(convId, streamHandlers);
 }
 
+const HANDOFF_EVENTS = new Set(['handoff', 'agent_joined', 'agent_left', 'closed']);
+
 function handleEvent(s, type, raw) {
   if (s.closed || s !== state.stream || s.convId !== state.conversationId) return;
   let data;
@@ -251,6 +275,18 @@ function handleEvent(s, type, raw) {
     const item = replyTarget(data.reply_id);
     if (rank(data.status) >= rank(item.msg.status)) item.msg.status = data.status;
     touch(item);
+  } else if (HANDOFF_EVENTS.has(type) && isOldNews(s.lastEventId, state.handlingSince)) {
+    return; // replayed, and already shown by restore()
+  } else if (type === 'handoff') {
+    setHandling(data);
+  } else if (type === 'agent_joined' || type === 'agent_left') {
+    state.handling = type === 'agent_joined' ? 'human' : 'bot';
+    updateHandoffBar();
+    addSystemLine(agentLine(type, data, cfg.T));
+  } else if (type === 'closed') {
+    state.handling = 'bot';
+    updateHandoffBar();
+    addSystemLine(cfg.T.csatQuestion, { csatFor: s.convId });
   } else if (type === 'error') {
     if (data.reply_id == null) return;
     const item = replyTarget(data.reply_id);
@@ -295,7 +331,14 @@ async function restore() {
     return;
   }
   await fetchMessages(id, null, gen, false);
-  if (gen === state.convGen && state.conversationId === id) connect(id);
+  if (gen !== state.convGen || state.conversationId !== id) return;
+  // Where the handoff stands on a later visit: tell the customer if they still wait.
+  if (conv && typeof conv.handling === 'string') {
+    state.handling = 'bot';
+    state.handlingSince = Date.parse(conv.updated_at) || 0;
+    setHandling({ state: conv.handling, reason: '' }, { line: conv.handling !== 'human' });
+  }
+  connect(id);
 }
 
 // First open: session, the stored (or a verified customer's latest) conversation, its history.

@@ -3,6 +3,8 @@
 
 import { findScript, readConfig } from './config.js';
 import { clearConversation, connect, itemForElement, start } from './conversation.js';
+import { handoffClick } from './view/handoff.js';
+import { scheduleRender } from './view/message.js';
 import { edit, retry, submit } from './send.js';
 import { cfg, state, ui } from './state.js';
 import { createStore } from './storage.js';
@@ -53,6 +55,7 @@ function boot() {
     submit,
     retry: (el) => retry(itemForElement(el)),
     edit: (el) => edit(itemForElement(el)),
+    handoffClick: (target, el) => handoffClick(target, el ? itemForElement(el) : null, scheduleRender),
   });
   if (state.pendingOpen) open(false); // data-open: show the panel without stealing the page's focus
 }
@@ -89,6 +92,7 @@ function init() {
   state.conversationId = store.get('conversation');
   const maxChars = parseInt(store.get('max_chars') || '', 10);
   if (maxChars > 0) state.maxChars = maxChars;
+  state.handoffEnabled = store.get('handoff') === '1';
   state.pendingOpen = cfg.startOpen;
 
   window.addEventListener('online', wakeStream);

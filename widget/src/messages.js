@@ -2,8 +2,9 @@
 // messages to optimistic bubbles, what text to show. Items are plain objects (see
 // conversation.js createItem); these functions only read or update their fields.
 
-// pending -> streaming -> completed | failed. A snapshot never moves a message backwards.
-export const RANK = { pending: 0, streaming: 1, completed: 2, failed: 2 };
+// pending -> streaming -> completed | failed | deferred (a person answers instead; the
+// reply stays empty and hidden). A snapshot never moves a message backwards.
+export const RANK = { pending: 0, streaming: 1, completed: 2, failed: 2, deferred: 2 };
 export const rank = (status) => (status in RANK ? RANK[status] : 2);
 export const isFinal = (status) => rank(status) === 2;
 export const ROLES = new Set(['user', 'assistant', 'staff', 'system']);
@@ -91,3 +92,13 @@ export function replyErrorText(msg, T) {
 
 // The screen-reader label that says who wrote a message (the string's key in i18n.js).
 export const SPEAKER = { user: 'youSaid', assistant: 'assistantSaid', staff: 'staffSaid', system: 'systemSaid' };
+
+// A bot answer the customer may rate (thumbs up/down): finished, with text, not an error.
+export function isRateable(msg) {
+  return msg.role === 'assistant' && msg.status === 'completed' && !!String(msg.content || '').trim() && !msg.merged_into;
+}
+
+// Who wrote a staff message, as the customer sees it.
+export function staffName(msg, T) {
+  return String(msg.author_name || '').trim() || T.staff;
+}

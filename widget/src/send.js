@@ -87,11 +87,12 @@ async function doSend(item) {
   if (!state.items.includes(item)) return; // cleared by "new conversation" meanwhile
   item.local.state = 'sending';
   scheduleRender(item);
+  // No "typing" bubble while a person handles the conversation: the bot will not answer.
   const placeholder = createItem(
     { role: 'assistant', content: '', status: 'pending', created_at: new Date().toISOString() },
     { placeholder: true, forUser: item, live: true }
   );
-  appendItem(placeholder);
+  if (state.handling === 'bot') appendItem(placeholder);
   try {
     let convId = await ensureConversation(gen);
     if (gen !== state.convGen) return;
@@ -134,6 +135,7 @@ async function doSend(item) {
         mergeInto(existing, data.reply);
         scheduleRender(existing);
       } else {
+        if (!state.items.includes(placeholder)) appendItem(placeholder); // the bot answers after all
         if (!placeholder.id) bindId(placeholder, rid);
         mergeInto(placeholder, data.reply);
         scheduleRender(placeholder);

@@ -25,6 +25,9 @@ export const state = {
   sessionPromise: null,
   unavailable: false,
   maxChars: 4000, // the server's CHAT_MAX_MESSAGE_CHARS, from the session (4000 until then)
+  handoffEnabled: false, // the session says whether a person stands behind "Talk to a person"
+  handling: 'bot', // the conversation's handling: bot | waiting | human | followup (handoff.js)
+  handlingSince: 0, // server ms of the restored conversation's updated_at: older events are known
 
   // messages, in display order; server ids -> items; stream events waiting for an id
   items: [],

@@ -31,6 +31,7 @@ def test_the_steps_run_in_the_documented_order():
     names = [step.__name__ for step in pipeline.STEPS]
     assert names == ["admit", "build_context", "answer_from_cache", "generate"]
     assert [check.__name__ for check in pipeline.ADMISSION] == [
+        "defer_to_person",
         "refuse_blocked_message",
         "fold_into_later_reply",
         "stop_over_budget",

@@ -3,9 +3,10 @@
 
 import { SERVER_LANG } from '../i18n.js';
 import { parseMarkdown, textOf } from '../markdown.js';
-import { ROLES, SPEAKER, displayText, rank, replyErrorText } from '../messages.js';
+import { ROLES, SPEAKER, displayText, rank, replyErrorText, staffName } from '../messages.js';
 import { cfg, state } from '../state.js';
 import { appendTree, fmtTime, h } from './dom.js';
+import { handoffControls } from './handoff.js';
 import { announce, scrollToBottom, updateEmpty } from './panel.js';
 
 const dirty = new Set();
@@ -63,7 +64,8 @@ function renderItem(item) {
   item.el.setAttribute('data-status', unsent ? 'unsent' : item.local && item.local.state ? 'sending' : status);
   if (item.id) item.el.setAttribute('data-id', item.id);
   // A reply merged into a later one (burst debounce) has no text: that later reply answers.
-  item.el.hidden = role !== 'user' && !!m.merged_into;
+  // A deferred one was never generated: a person handles the conversation.
+  item.el.hidden = role !== 'user' && (!!m.merged_into || status === 'deferred');
   if (busy) item.el.setAttribute('aria-busy', 'true');
   else item.el.removeAttribute('aria-busy');
   item.speaker.textContent = T[SPEAKER[role]];
@@ -108,9 +110,15 @@ function renderItem(item) {
   const meta = item.meta;
   meta.replaceChildren();
   if (role === 'staff') {
+    // A person, not the bot: their name, and what they are.
     const who = h('span', 'cd-sender');
-    who.textContent = T.staff;
+    who.textContent = staffName(m, T);
     meta.appendChild(who);
+    if (m.author_name) {
+      const what = h('span', 'cd-sender-role');
+      what.textContent = T.staff;
+      meta.appendChild(what);
+    }
   }
   if (failedReply) {
     const lbl = h('span', 'cd-fail-label');
@@ -145,10 +153,13 @@ function renderItem(item) {
     }
   }
 
+  for (const control of handoffControls(item)) meta.appendChild(control);
+
   // Announce a message once, when it is finished, if it happened while the visitor was here
   // (item.live, see conversation.js); history loaded at start is not read out.
   if (!busy && role !== 'user' && item.live && !item.announced && !item.el.hidden) {
     item.announced = true;
-    announce(T[SPEAKER[role]] + ' ' + said.trim());
+    const who = role === 'staff' ? staffName(m, T) + ':' : T[SPEAKER[role]];
+    announce(who + ' ' + said.trim());
   }
 }

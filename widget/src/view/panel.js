@@ -2,6 +2,7 @@
 // buildUi(actions) mounts it and wires its controls to `actions` (main.js).
 
 import CSS from '../styles.css';
+import { hooksAfterSession } from '../api.js';
 import { fmt } from '../i18n.js';
 import { countChars } from '../messages.js';
 import { cfg, state, ui } from '../state.js';
@@ -103,10 +104,17 @@ export function buildUi(actions) {
   const count = h('div', 'cd-count', { id: 'cd-count' });
   count.hidden = true;
 
+  // "Talk to a person" (docs/handoff.md): shown while the bot answers, if a person can.
+  const handoffBar = h('div', 'cd-handoff-bar');
+  const handoffBtn = h('button', 'cd-handoff cd-handoff-main', { type: 'button' });
+  handoffBtn.textContent = T.talkToPerson;
+  handoffBar.appendChild(handoffBtn);
+  handoffBar.hidden = true;
+
   const footer = h('div', 'cd-footer');
   footer.textContent = T.poweredBy;
 
-  panel.append(header, banner, log, form, count, footer);
+  panel.append(header, banner, log, handoffBar, form, count, footer);
 
   // Outside the panel, so a reply that finishes while it is closed is still announced.
   const announcer = h('div', 'cd-sr cd-announcer', { role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true' });
@@ -147,7 +155,11 @@ export function buildUi(actions) {
     closeBtn,
     announcer,
     phone,
+    handoffBar,
+    handoffBtn,
   });
+  hooksAfterSession.fn = updateHandoffBar;
+  updateHandoffBar();
   if (phone && phone.addEventListener) phone.addEventListener('change', updateModal);
 
   launcher.addEventListener('click', () => (state.isOpen ? actions.close() : actions.open()));
@@ -179,7 +191,9 @@ export function buildUi(actions) {
   log.addEventListener('scroll', () => {
     state.stick = log.scrollHeight - log.scrollTop - log.clientHeight < 48;
   });
+  handoffBar.addEventListener('click', (e) => actions.handoffClick(e.target, null));
   log.addEventListener('click', (e) => {
+    if (actions.handoffClick(e.target, e.target.closest && e.target.closest('.cd-msg'))) return;
     const btn = e.target.closest && e.target.closest('.cd-retry, .cd-edit');
     if (!btn) return;
     if (btn.classList.contains('cd-retry')) actions.retry(btn.closest('.cd-msg'));
@@ -188,6 +202,11 @@ export function buildUi(actions) {
 
   document.body.appendChild(host);
   state.mounted = true;
+}
+
+export function updateHandoffBar() {
+  if (!ui.handoffBar) return;
+  ui.handoffBar.hidden = !(state.handoffEnabled && state.handling === 'bot');
 }
 
 export function autosize() {
