@@ -190,7 +190,11 @@ class ConversationViewSet(
             client_message_id=params.validated_data.get("client_message_id"),
         )
         # SendResultSerializer's shape (the schema), built without DRF on this hot path.
-        body = {"message": message_payload(result.message), "reply": message_payload(result.reply)}
+        body = {
+            "message": message_payload(result.message),
+            # No reply while a person owns the conversation (docs/handoff.md).
+            "reply": message_payload(result.reply) if result.reply is not None else None,
+        }
         response = Response(body, status=status.HTTP_202_ACCEPTED)
         if not result.created:
             response["Idempotent-Replayed"] = "true"

@@ -12,6 +12,7 @@ from uuid import UUID
 from django.utils import timezone
 
 from .models import Message
+from .selectors import agent_name
 
 
 def _uuid(value: UUID | None) -> str | None:
@@ -49,4 +50,7 @@ def message_payload(message: Message) -> dict:
         "token_count": message.token_count,
         "cached": message.cached,
         "merged_into": _uuid(message.merged_into_id),
+        # A person's name only on staff messages: the hot path's messages read no author.
+        "author_name": agent_name(message.author) if message.role == Message.Role.STAFF else "",
+        "handoff_offered": message.handoff_offered,
     }

@@ -10,7 +10,7 @@ from rest_framework.renderers import JSONRenderer
 from conversations.models import Message
 from conversations.payloads import message_payload
 from conversations.serializers import MessageSerializer
-from tests.factories import ConversationFactory, MessageFactory
+from tests.factories import ConversationFactory, MessageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +59,20 @@ def messages():
         status=Message.Status.PENDING,
         content="",
     )
-    return [question, later, done, merged, failed, pending]
+    staff = MessageFactory(
+        conversation=conversation,
+        role=Message.Role.STAFF,
+        author=UserFactory(is_staff=True, first_name="Ana"),
+        content="A person here.",
+    )
+    offered = MessageFactory(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        reply_to=MessageFactory(conversation=conversation, content="a person please"),
+        content="Shall I get a person?",
+        handoff_offered=True,
+    )
+    return [question, later, done, merged, failed, pending, staff, offered]
 
 
 def test_the_payload_is_the_serializers_output(messages):
