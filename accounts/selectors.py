@@ -1,12 +1,16 @@
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from .models import ApiToken, ModelPreference, User, WidgetKey
+
+logger = logging.getLogger(__name__)
 
 
 def identified_customer_username(*, widget_key_id, external_user_id: str) -> str:
@@ -41,11 +45,56 @@ class ResolvedPreference:
     # As stored (blank = the settings default, 0 = unlimited): chatbot.cost.budgets resolves them.
     monthly_token_budget: int | None = None
     monthly_cost_budget: Decimal | None = None
+    # Catalogue model names this user may be given (chatbot.routing); empty: any.
+    allowed_models: tuple[str, ...] = ()
+
+
+def preference_cache_key(user_id) -> str:
+    return f"chatdesk:preference:{user_id}"
+
+
+# The preference's fields as stored; a user without a row is cached as {} ("no row").
+_STORED_FIELDS = (
+    "model",
+    "fallback_models",
+    "temperature",
+    "max_tokens",
+    "language",
+    "persona",
+    "monthly_token_budget",
+    "monthly_cost_budget",
+)
+
+
+def _stored_preference(user_id) -> dict:
+    """The user's preference row (with the names of their allowed models) as a dict, from
+    the shared cache: a send and a reply each need it, and it changes only when a manager
+    saves it (accounts.services.model_preference_cache_forget). Redis down: the database."""
+    key = preference_cache_key(user_id)
+    try:
+        stored = cache.get(key)
+    except Exception:  # the cache is an optimisation: never fail a turn over it
+        logger.warning("preference cache unreachable; reading the database", exc_info=True)
+        stored, key = None, None
+    if stored is not None:
+        return stored
+    pref = ModelPreference.objects.filter(user_id=user_id).first()
+    stored = {}
+    if pref is not None:
+        stored = {name: getattr(pref, name) for name in _STORED_FIELDS}
+        stored["allowed_models"] = sorted(pref.allowed_models.values_list("name", flat=True))
+    if key is not None:
+        try:
+            cache.set(key, stored, settings.PREFERENCE_CACHE_SECONDS)
+        except Exception:
+            logger.warning("preference cache unreachable", exc_info=True)
+    return stored
 
 
 def model_preference_resolve(*, user_id) -> ResolvedPreference:
-    """The one read of a user's preference row a send or a reply needs."""
-    pref = ModelPreference.objects.filter(user_id=user_id).first()
+    """The one read of a user's preference a send or a reply needs (cached per user)."""
+    stored = _stored_preference(user_id) if user_id is not None else {}
+    pref = ModelPreference(**{n: stored[n] for n in _STORED_FIELDS}) if stored else None
     fallbacks = (
         pref.fallback_models if pref and pref.fallback_models else settings.LLM_FALLBACK_MODELS
     )
@@ -60,6 +109,7 @@ def model_preference_resolve(*, user_id) -> ResolvedPreference:
         persona=pref.persona if pref else "",
         monthly_token_budget=pref.monthly_token_budget if pref else None,
         monthly_cost_budget=pref.monthly_cost_budget if pref else None,
+        allowed_models=tuple(stored.get("allowed_models", ())),
     )
 
 

@@ -1,11 +1,13 @@
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -14,7 +16,9 @@ from chatbot.platform import crypto
 
 from .errors import IdentityInvalid, OriginNotAllowed, WidgetKeyInvalid
 from .models import AgentProfile, ApiToken, User, WidgetKey
-from .selectors import identified_customer_username
+from .selectors import identified_customer_username, preference_cache_key
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +130,19 @@ def agent_heartbeat(*, user: User, status: str | None = None) -> AgentProfile:
     for name, value in fields.items():
         setattr(profile, name, value)
     return profile
+
+
+def model_preference_cache_forget(*, user_id) -> None:
+    """Drop the user's cached preference (accounts.selectors.model_preference_resolve) now
+    and again when the current transaction commits, so no reader re-caches the old row
+    between the two. Called whenever a preference or its allowed models change."""
+    key = preference_cache_key(user_id)
+
+    def forget() -> None:
+        try:
+            cache.delete(key)
+        except Exception:  # Redis down: the entry expires after PREFERENCE_CACHE_SECONDS
+            logger.warning("could not drop the cached preference of %s", user_id, exc_info=True)
+
+    forget()
+    transaction.on_commit(forget)

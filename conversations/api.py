@@ -12,6 +12,7 @@ from chatbot.replies.turn import turn_start
 
 from . import selectors, services
 from .models import Conversation
+from .payloads import message_payload
 from .serializers import (
     ConversationSerializer,
     FeedbackCreateSerializer,
@@ -188,7 +189,13 @@ class ConversationViewSet(
             content=params.validated_data["content"],
             client_message_id=params.validated_data.get("client_message_id"),
         )
-        response = Response(SendResultSerializer(result).data, status=status.HTTP_202_ACCEPTED)
+        # SendResultSerializer's shape (the schema), built without DRF on this hot path.
+        body = {
+            "message": message_payload(result.message),
+            # No reply while a person owns the conversation (docs/handoff.md).
+            "reply": message_payload(result.reply) if result.reply is not None else None,
+        }
+        response = Response(body, status=status.HTTP_202_ACCEPTED)
         if not result.created:
             response["Idempotent-Replayed"] = "true"
         return response

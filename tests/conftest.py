@@ -74,6 +74,17 @@ def _reset_circuit_breakers():
     breakers_reset()
 
 
+@pytest.fixture(autouse=True)
+def _forget_cached_catalogue():
+    """The model catalogue is cached in Redis (chatbot.routing.selectors): a test's rows are
+    rolled back without a delete signal, so no test sees another's cached catalogue."""
+    from django.core.cache import cache
+
+    from chatbot.routing.selectors import CATALOGUE_CACHE_KEY
+
+    cache.delete(CATALOGUE_CACHE_KEY)
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

@@ -24,10 +24,9 @@ logger = logging.getLogger(__name__)
 
 
 def context_window_for(model: str) -> int:
-    from chatbot.models import LLMModel
+    from chatbot.routing.selectors import catalogue_windows  # cached: no query per turn
 
-    window = LLMModel.objects.filter(name=model).values_list("context_window", flat=True).first()
-    return window or settings.LLM_DEFAULT_CONTEXT_WINDOW
+    return catalogue_windows().get(model) or settings.LLM_DEFAULT_CONTEXT_WINDOW
 
 
 def context_token_budget(*, model: str, max_tokens: int | None) -> int:

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.models import User
 from chatbot.moderation import OUTPUT, OutputBlocked, policy
 from chatbot.moderation.services import moderation_flags_record
 from chatbot.prompt.tokens import count_tokens
@@ -53,6 +54,10 @@ def reply_claim(*, reply_id: uuid.UUID | str, now: datetime | None = None) -> Cl
     """Take the reply for generation, or return None when it is not ours to do."""
     now = now or timezone.now()
     token = uuid.uuid4()
+    lease_until = now + timedelta(seconds=settings.REPLY_LEASE_SECONDS)
+    if connection.vendor == "postgresql":
+        reply = _claim_returning(reply_id, token=token, now=now, lease_until=lease_until)
+        return None if reply is None else ClaimedReply(reply=reply, claim_token=token)
     claimable = Q(status=Message.Status.PENDING) | Q(
         status=Message.Status.STREAMING, lease_expires_at__lt=now
     )
@@ -65,12 +70,74 @@ def reply_claim(*, reply_id: uuid.UUID | str, now: datetime | None = None) -> Cl
         status=Message.Status.STREAMING,
         claim_token=token,
         attempts=F("attempts") + 1,
-        lease_expires_at=now + timedelta(seconds=settings.REPLY_LEASE_SECONDS),
+        lease_expires_at=lease_until,
     )
     if not updated:
         return None
     reply = Message.objects.select_related("conversation__customer", "reply_to").get(pk=reply_id)
     return ClaimedReply(reply=reply, claim_token=token)
+
+
+def _columns(model, alias: str) -> list:
+    return [field.get_col(alias) for field in model._meta.concrete_fields]
+
+
+def _instance(model, cols: list, values: tuple):
+    """A model instance from raw column values, through the converters the ORM applies."""
+    converted = []
+    for col, value in zip(cols, values, strict=True):
+        for converter in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+            value = converter(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [c.target.attname for c in cols], converted)
+
+
+def _claim_returning(reply_id, *, token: uuid.UUID, now: datetime, lease_until: datetime):
+    """The claim in one statement (Postgres): the conditional UPDATE returns the reply with
+    its conversation, customer and question, which the turn needs next."""
+    reply_cols = _columns(Message, "claimed")
+    joined = (
+        (Conversation, "c", _columns(Conversation, "c")),
+        (User, "u", _columns(User, "u")),
+        (Message, "q", _columns(Message, "q")),
+    )
+    select = ", ".join(
+        f'"{alias}"."{col.target.column}"'
+        for alias, cols in (("claimed", reply_cols), *((a, c) for _m, a, c in joined))
+        for col in cols
+    )
+    table = Message._meta.db_table
+    # Identifiers come from the models' metadata; every value is a query parameter.
+    sql = (
+        f'WITH claimed AS (UPDATE "{table}" SET status = %s, claim_token = %s, '  # noqa: S608 # nosec B608
+        "attempts = attempts + 1, lease_expires_at = %s "
+        "WHERE id = %s AND role = %s AND attempts < %s "
+        "AND (status = %s OR (status = %s AND lease_expires_at < %s)) RETURNING *) "
+        f"SELECT {select} FROM claimed "
+        f'JOIN "{Conversation._meta.db_table}" c ON c.id = claimed.conversation_id '
+        f'LEFT JOIN "{User._meta.db_table}" u ON u.id = c.customer_id '
+        f'LEFT JOIN "{table}" q ON q.id = claimed.reply_to_id'
+    )
+    streaming = Message.Status.STREAMING
+    params = [streaming, token, lease_until, reply_id, Message.Role.ASSISTANT]
+    params += [settings.REPLY_MAX_ATTEMPTS, Message.Status.PENDING, streaming, now]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    reply = _instance(Message, reply_cols, row[: len(reply_cols)])
+    offset = len(reply_cols)
+    related = {}
+    for model, alias, cols in joined:
+        values = row[offset : offset + len(cols)]
+        offset += len(cols)
+        related[alias] = None if values[0] is None else _instance(model, cols, values)
+    conversation = related["c"]
+    Conversation._meta.get_field("customer").set_cached_value(conversation, related["u"])
+    Message._meta.get_field("conversation").set_cached_value(reply, conversation)
+    Message._meta.get_field("reply_to").set_cached_value(reply, related["q"])
+    return reply
 
 
 def reply_heartbeat(*, claimed: ClaimedReply) -> bool:

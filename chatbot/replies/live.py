@@ -9,17 +9,13 @@ import logging
 
 from chatbot.platform import live_events
 from conversations.models import Message
-from conversations.serializers import MessageSerializer
+from conversations.payloads import message_payload as _payload
 
 logger = logging.getLogger(__name__)
 
-# One instance, reused: DRF builds a serializer's fields on each instantiation, a cost
-# paid for every event otherwise. to_representation() keeps no state between calls.
-_MESSAGE_SERIALIZER = MessageSerializer()
-
 
 def message_payload(message: Message) -> live_events.MessagePayload:
-    return dict(_MESSAGE_SERIALIZER.to_representation(message))
+    return _payload(message)  # the API's shape, without DRF (conversations.payloads)
 
 
 def message_publish(*, message: Message) -> bool:

@@ -139,8 +139,10 @@ def turn_start(
     now = timezone.now()
     try:
         with transaction.atomic():
-            limits.caps_check(conversation=conversation)
-            countdown = debounce.reply_countdown(conversation=conversation)
+            counts = limits.caps_check(conversation=conversation)
+            countdown = debounce.reply_countdown(
+                conversation=conversation, in_burst=counts.replies_in_flight_here
+            )
             message = Message.objects.create(
                 conversation=conversation,
                 role=Message.Role.USER,

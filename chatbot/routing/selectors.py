@@ -2,16 +2,41 @@
 
 import dataclasses
 import hashlib
+import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 
-from accounts.models import ModelPreference, User
+from accounts.models import User
 from accounts.selectors import ResolvedPreference
 
 from ..llm import OFFLINE_MODEL, llm_configured
 from ..models import LLMModel
+
+logger = logging.getLogger(__name__)
+
+CATALOGUE_CACHE_KEY = "chatdesk:catalogue"
+
+
+def catalogue_windows() -> dict[str, int | None]:
+    """Every catalogue model's name and context window, from the shared cache (dropped when
+    a model or an endpoint changes: chatbot.routing.services.catalogue_cache_forget).
+
+    Empty means "configured by settings"; a turn then reads nothing else of the catalogue."""
+    try:
+        windows = cache.get(CATALOGUE_CACHE_KEY)
+    except Exception:  # the cache is an optimisation: Redis down, read the database
+        logger.warning("catalogue cache unreachable; reading the database", exc_info=True)
+        return dict(LLMModel.objects.values_list("name", "context_window"))
+    if windows is None:
+        windows = dict(LLMModel.objects.values_list("name", "context_window"))
+        try:
+            cache.set(CATALOGUE_CACHE_KEY, windows, settings.PREFERENCE_CACHE_SECONDS)
+        except Exception:
+            logger.warning("catalogue cache unreachable", exc_info=True)
+    return windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +114,12 @@ def route_plan(
     ledger records why they were not used.
     """
     names = list(dict.fromkeys(n for n in (preference.model, *preference.fallback_models) if n))
-    catalogue = {m.name: m for m in LLMModel.objects.select_related("endpoint")}
+    # Read the rows (with their endpoints' keys) only when there is a catalogue at all.
+    catalogue = (
+        {m.name: m for m in LLMModel.objects.select_related("endpoint")}
+        if catalogue_windows()
+        else {}
+    )
     if not catalogue:
         if not llm_configured():
             return [
@@ -98,9 +128,7 @@ def route_plan(
         hops = [_settings_hop(n) for n in names[: settings.LLM_MAX_MODELS_PER_REPLY]]
         return [_without_tools(h) if tool_results else h for h in hops]
 
-    allowed = set(
-        ModelPreference.objects.filter(user=customer).values_list("allowed_models__name", flat=True)
-    ) - {None}
+    allowed = set(preference.allowed_models)  # resolved (and cached) with the preference
     hops: list[Hop] = []
     usable = 0
     for name in names:

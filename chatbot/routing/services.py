@@ -1,11 +1,17 @@
 """Writes for routing: the provider-call ledger and endpoint secrets."""
 
+import logging
 import uuid
 from decimal import Decimal
 
+from django.core.cache import cache
+from django.db import transaction
+
 from ..models import LLMEndpoint, ProviderCall
 from ..platform import crypto
-from .selectors import Hop
+from .selectors import CATALOGUE_CACHE_KEY, Hop
+
+logger = logging.getLogger(__name__)
 
 
 def provider_call_create(
@@ -53,3 +59,17 @@ def llm_endpoint_set_api_key(
     if save and endpoint.pk:
         endpoint.save(update_fields=["api_key_encrypted", "updated_at"])
     return endpoint
+
+
+def catalogue_cache_forget() -> None:
+    """Drop the cached catalogue (chatbot.routing.selectors.catalogue_windows) now and when
+    the current transaction commits. Called whenever a model or an endpoint changes."""
+
+    def forget() -> None:
+        try:
+            cache.delete(CATALOGUE_CACHE_KEY)
+        except Exception:  # Redis down: the entry expires after PREFERENCE_CACHE_SECONDS
+            logger.warning("could not drop the cached catalogue", exc_info=True)
+
+    forget()
+    transaction.on_commit(forget)

@@ -216,6 +216,9 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 # last use is recorded at most once per API_TOKEN_TOUCH_SECONDS.
 API_TOKEN_IDLE_TIMEOUT_SECONDS = env.int("API_TOKEN_IDLE_TIMEOUT_SECONDS", default=30 * 24 * 3600)
 API_TOKEN_TOUCH_SECONDS = env.int("API_TOKEN_TOUCH_SECONDS", default=300)
+# Per-customer model preference and the model catalogue are cached in Redis (dropped at
+# once when they change); this bounds an entry's life should a write bypass the ORM.
+PREFERENCE_CACHE_SECONDS = env.int("PREFERENCE_CACHE_SECONDS", default=300)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, 2_621_440)
 
 # --- Chat ---------------------------------------------------------------------------------

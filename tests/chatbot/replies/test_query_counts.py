@@ -1,0 +1,73 @@
+"""SQL statements per turn stay constant and few (docs/benchmarks.md): the POST and the
+worker's whole turn, counted on the real database with the real stub model.
+
+In a test every transaction is a savepoint inside the test's own: those statements
+(SAVEPOINT / RELEASE) are not sent in production and are not counted as work here."""
+
+from unittest import mock
+
+import pytest
+
+from accounts.models import ModelPreference
+from chatbot.replies import pipeline
+from conversations.models import Message
+from tests.conftest import client_for
+from tests.factories import ConversationFactory
+
+pytestmark = pytest.mark.django_db
+
+POST_STATEMENTS = 7  # token, conversation, lock, counts, two inserts, conversation stamp
+WORKER_STATEMENTS = 6  # claim, burst check, history, ledger, reply + conversation stamp
+
+
+def _work(captured) -> list[str]:
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+
+
+@pytest.fixture
+def conversation(settings, use_llm_stub, monkeypatch):
+    settings.CHAT_DEBOUNCE_SECONDS = 1.5  # on, as by default: its checks are counted
+    # A turn slower than 2 s renews its lease (one UPDATE per 2 s: pipeline.heartbeat); on
+    # a loaded test machine even this short one may be, so renewals are not counted here.
+    monkeypatch.setattr(pipeline, "HEARTBEAT_EVERY_SECONDS", 3600.0)
+    conversation = ConversationFactory()
+    ModelPreference.objects.create(user=conversation.customer, model="gpt-test")
+    return conversation
+
+
+def _post(client, conversation, content: str):
+    with mock.patch("chatbot.replies.lifecycle.reply_enqueue"):  # the worker runs below
+        response = client.post(
+            f"/api/v1/conversations/{conversation.id}/messages/",
+            {"content": content},
+            format="json",
+        )
+    assert response.status_code == 202, response.content
+    return response.json()
+
+
+def test_a_post_sends_a_constant_few_statements(conversation, django_assert_max_num_queries):
+    client = client_for(conversation.customer)
+    first = _post(client, conversation, "warm-up")  # the token's first use is recorded once
+    pipeline.reply_generate(reply_id=first["reply"]["id"])
+    for turn in range(3):  # a longer conversation costs the same
+        with django_assert_max_num_queries(POST_STATEMENTS + 2) as captured:
+            body = _post(client, conversation, f"question {turn}")
+        assert len(_work(captured)) <= POST_STATEMENTS, _work(captured)
+        pipeline.reply_generate(reply_id=body["reply"]["id"])
+
+
+def test_a_worker_turn_sends_a_constant_few_statements(conversation, django_assert_max_num_queries):
+    client = client_for(conversation.customer)
+    # The first turn fills the shared caches (preference, catalogue): once, not per turn.
+    pipeline.reply_generate(reply_id=_post(client, conversation, "warm-up")["reply"]["id"])
+    for turn in range(3):
+        body = _post(client, conversation, f"question {turn}")
+        with django_assert_max_num_queries(WORKER_STATEMENTS + 2) as captured:
+            reply = pipeline.reply_generate(reply_id=body["reply"]["id"])
+        assert reply.status == Message.Status.COMPLETED
+        assert len(_work(captured)) <= WORKER_STATEMENTS, _work(captured)
