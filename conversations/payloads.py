@@ -61,6 +61,4 @@ def _citations(message: Message) -> list[dict]:
     # Only a completed reply can have cited anything: no query for the others.
     if message.role != Message.Role.ASSISTANT or message.status != Message.Status.COMPLETED:
         return []
-    return [
-        {"number": c.number, "title": c.title, "url": c.url} for c in message.citations.all()
-    ]
+    return [{"number": c.number, "title": c.title, "url": c.url} for c in message.citations.all()]
