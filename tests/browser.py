@@ -33,6 +33,20 @@ def require_chromium():
 
 
 @contextmanager
+def chromium_browser() -> Iterator:
+    """Debian's Chromium through Playwright, for one test module. The tests' own ORM calls
+    run on Playwright's sync event loop, so Django's async-unsafe guard is lifted meanwhile."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@contextmanager
 def page_factory(browser, *, timeout_ms: int) -> Iterator:
     """`make(url, ...)` opens a page in a fresh browser context (its own localStorage: a new
     visitor) and waits for the widget; on exit, uncaught page errors fail the test."""

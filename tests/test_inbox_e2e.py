@@ -16,12 +16,10 @@ from playwright.sync_api import expect
 from accounts.services import widget_key_create
 from conversations.models import Conversation, Message
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     HostSite,
+    chromium_browser,
     open_widget,
     page_factory,
-    require_chromium,
     send,
     wait_reply_done,
 )
@@ -37,14 +35,8 @@ PASSWORD = "inbox-e2e-Passw0rd!"
 
 @pytest.fixture(scope="module")
 def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -7,14 +7,12 @@ import pytest
 from accounts.services import identity_hash, widget_key_create, widget_key_rotate_identity_secret
 from conversations.models import Conversation
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SHADOW,
     HostSite,
+    chromium_browser,
     open_widget,
     page_factory,
     record_reply_snapshots,
-    require_chromium,
     send,
     wait_reply_done,
 )
@@ -31,16 +29,8 @@ LONG_REPLY = (
 
 @pytest.fixture(scope="module")
 def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the
-    # tests themselves are still plain synchronous code (Playwright's documented advice).
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from accounts.services import widget_key_create
 from chatbot.insights.models import ConversationSummary
 from chatbot.insights.summary import daily_rollup_rebuild
 from chatbot.knowledge.models import KnowledgeGap
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.browser import chromium_browser
 from tests.factories import UserFactory
 from tests.workers import ROOT
 
@@ -80,14 +80,8 @@ def a_month_of_conversations() -> None:
 
 @pytest.fixture
 def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM calls of the test itself
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 def test_dashboard_renders_in_chromium(live_server, browser):

@@ -6,12 +6,10 @@ import pytest
 from accounts.services import widget_key_create
 from chatbot.tools.models import Tool, ToolCall
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     HostSite,
+    chromium_browser,
     open_widget,
     page_factory,
-    require_chromium,
     send,
     wait_reply_done,
 )
@@ -23,14 +21,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(tra
 
 @pytest.fixture(scope="module")
 def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
