@@ -145,8 +145,8 @@ moderation_flags = Counter(
     "Moderation flags by source (input/output), category and action.",
     ["source", "category", "action"],
 )
-# Named slots, filled by work not landed yet (handoff and inbox, feedback, knowledge base,
-# tools). Declared now so dashboards and alerts can be written against stable names.
+# Conversation KPIs: handoff and inbox, feedback, knowledge base, tools (each filled by its
+# own package; the names were fixed first so dashboards and alerts could be written early).
 handoffs = Counter(
     f"{PREFIX}_handoffs",
     "Handoffs to a person, by who asked (reason): widget, message, tool, policy, staff.",
@@ -171,7 +171,7 @@ kb_answers = Counter(
 )
 tool_calls = Counter(
     f"{PREFIX}_tool_calls",
-    "Tool calls by tool and outcome. (Slot: tools; tool names are the managers' catalogue.)",
+    "Tool calls by tool and outcome (tool names are the managers' catalogue: bounded).",
     ["tool", "outcome"],
 )
 
