@@ -54,6 +54,8 @@ AGENT = (
     *_crud("conversations.cannedreply", "view"),  # used from the inbox
     *_crud("conversations.conversationevent", "view"),
     *_crud("conversations.feedback", "view"),
+    *_crud("knowledge.article", "view"),  # what the bot answers from
+    *_crud("tools.toolcall", "view"),  # the tool calls shown in transcripts
 )
 
 MANAGER = (
@@ -71,6 +73,16 @@ MANAGER = (
     *_crud("chatbot.providercall", "view"),  # the cost ledger behind budgets
     *_crud("conversations.cannedreply", "add", "change", "delete"),
     *_crud("conversations.handoffrule", *ALL),
+    # The knowledge base (chatbot.knowledge): articles, their sources, per-key settings,
+    # the gaps to turn into articles; citations are the bot's record, read-only.
+    *_crud("knowledge.source", *ALL),
+    *_crud("knowledge.article", "add", "change", "delete"),
+    *_crud("knowledge.knowledgesettings", *ALL),
+    *_crud("knowledge.knowledgegap", "view", "change", "delete"),
+    *_crud("knowledge.citation", "view"),
+    # Tools (chatbot.tools): managers define HTTP tools (auth headers stay write-only);
+    # the call ledger is read-only.
+    *_crud("tools.tool", *ALL),
     # Dashboards (chatbot.insights, the `dash` branch; its migration 0002 grants the same).
     "insights.view_dashboard",
     "insights.view_conversationsummary",

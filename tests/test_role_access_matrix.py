@@ -14,8 +14,18 @@ from django.urls import reverse
 from accounts.models import AgentProfile, ApiToken, AuditEvent, ErasureRecord, User
 from accounts.roles import AGENT_GROUP, MANAGER_GROUP, roles_sync
 from chatbot.insights.models import ConversationSummary
+from chatbot.knowledge.models import (
+    Article,
+    Chunk,
+    Citation,
+    KnowledgeGap,
+    KnowledgeSettings,
+    Source,
+)
 from chatbot.models import LLMEndpoint, LLMModel
 from chatbot.routing.services import llm_endpoint_set_api_key
+from chatbot.tools.models import Tool, ToolCall
+from chatbot.tools.services import tool_set_auth_header
 from conversations.models import CannedReply, HandoffRule, ModerationFlag
 from tests.factories import (
     ConversationFactory,
@@ -54,6 +64,15 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     # The rows behind the managers' dashboard: read-only for everyone (chatbot.insights).
     "insights.conversationsummary": {"manager": {V}, "admin": {V}},
+    # The knowledge base (chatbot.knowledge): managers curate it; agents read articles.
+    "knowledge.source": {"manager": {V, A, C, D}, "admin": {V, A, C, D}},
+    "knowledge.article": {"agent": {V}, "manager": {V, A, C, D}, "admin": {V, A, C, D}},
+    "knowledge.knowledgesettings": {"manager": {V, A, C, D}, "admin": {V, A, C, D}},
+    "knowledge.knowledgegap": {"manager": {V, C, D}, "admin": {V, C, D}},
+    "knowledge.citation": {"manager": {V}, "admin": {V, D}},
+    # Tools (chatbot.tools): managers define them; the call ledger is read-only.
+    "tools.tool": {"manager": {V, A, C, D}, "admin": {V, A, C, D}},
+    "tools.toolcall": {"agent": {V}, "manager": {V}, "admin": {V, D}},
 }
 
 API_KEY = "sk-live-never-shown-4242"
@@ -84,6 +103,13 @@ def objects(people):
     endpoint = LLMEndpoint.objects.create(name="Main")
     llm_endpoint_set_api_key(endpoint=endpoint, api_key=API_KEY)
     reply = MessageFactory(conversation=conversation, role="assistant", content="ok")
+    source = Source.objects.create(name="Help centre", location="help/")
+    article = Article.objects.create(source=source, title="Refunds", body="Five days.")
+    chunk = Chunk.objects.create(article=article, position=0, text="Five days.", token_count=3)
+    tool = Tool.objects.create(
+        name="order_lookup", description="Looks up an order.", url="https://shop.example/o"
+    )
+    tool_set_auth_header(tool=tool, value=f"Bearer {API_KEY}")
     return {
         "conversations.conversation": conversation,
         "conversations.moderationflag": ModerationFlag.objects.create(
@@ -102,6 +128,26 @@ def objects(people):
         "conversations.handoffrule": HandoffRule.objects.create(phrase="talk to a person"),
         "conversations.cannedreply": CannedReply.objects.create(
             title="Refunds", shortcut="refund", body="Refunds take 5 days."
+        ),
+        "knowledge.source": source,
+        "knowledge.article": article,
+        "knowledge.knowledgesettings": KnowledgeSettings.objects.create(
+            widget_key=WidgetKeyFactory()
+        ),
+        "knowledge.knowledgegap": KnowledgeGap.objects.create(
+            normalized_text="where is my refund", question="Where is my refund?"
+        ),
+        "knowledge.citation": Citation.objects.create(
+            reply=reply, number=1, chunk=chunk, article=article, title=article.title
+        ),
+        "tools.tool": tool,
+        "tools.toolcall": ToolCall.objects.create(
+            conversation=conversation,
+            reply=reply,
+            tool=tool,
+            tool_name=tool.name,
+            call_id="call_1",
+            status=ToolCall.Status.SUCCEEDED,
         ),
         "insights.conversationsummary": ConversationSummary.objects.create(
             conversation=conversation,
