@@ -29,8 +29,10 @@ def _datetime(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def message_payload(message: Message) -> dict:
-    """The fields of `conversations.serializers.MessageSerializer`, in its order."""
+def message_payload(message: Message, *, cited: bool = True) -> dict:
+    """The fields of `conversations.serializers.MessageSerializer`, in its order.
+
+    `cited=False`: the caller knows the reply cited nothing, so its citations are not read."""
     return {
         "id": _uuid(message.id),
         "conversation": _uuid(message.conversation_id),
@@ -53,7 +55,7 @@ def message_payload(message: Message) -> dict:
         # A person's name only on staff messages: the hot path's messages read no author.
         "author_name": agent_name(message.author) if message.role == Message.Role.STAFF else "",
         "handoff_offered": message.handoff_offered,
-        "citations": _citations(message),
+        "citations": _citations(message) if cited else [],
     }
 
 

@@ -14,15 +14,16 @@ from conversations.payloads import message_payload as _payload
 logger = logging.getLogger(__name__)
 
 
-def message_payload(message: Message) -> live_events.MessagePayload:
-    return _payload(message)  # the API's shape, without DRF (conversations.payloads)
+def message_payload(message: Message, *, cited: bool = True) -> live_events.MessagePayload:
+    # The API's shape, without DRF (conversations.payloads).
+    return _payload(message, cited=cited)
 
 
-def message_publish(*, message: Message) -> bool:
+def message_publish(*, message: Message, cited: bool = True) -> bool:
     """A message as the API shows it: new, or a reply in its final state."""
     try:
         live_events.message_event_publish(
-            conversation_id=message.conversation_id, payload=message_payload(message)
+            conversation_id=message.conversation_id, payload=message_payload(message, cited=cited)
         )
     except Exception:
         logger.exception("message %s: could not publish its live event", message.pk)
@@ -30,7 +31,7 @@ def message_publish(*, message: Message) -> bool:
     return True
 
 
-def reply_final_publish(*, reply: Message, error_code: str = "") -> bool:
+def reply_final_publish(*, reply: Message, error_code: str = "", cited: bool = True) -> bool:
     """How a reply ended: an `error` event first when it failed, then its final `message`."""
     if error_code:
         try:
@@ -42,4 +43,4 @@ def reply_final_publish(*, reply: Message, error_code: str = "") -> bool:
             )
         except Exception:
             logger.exception("reply %s: could not publish its error event", reply.pk)
-    return message_publish(message=reply)
+    return message_publish(message=reply, cited=cited)

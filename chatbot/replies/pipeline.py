@@ -90,6 +90,7 @@ class Turn:
     request: ChatRequest | None = None
     knowledge: TurnKnowledge | None = None
     offer_reason: str | None = None  # set by a step that wants a person offered (finish)
+    cited: bool = False  # citations were stored with the reply (its final event reads them)
     cache_probe: Probe | None = None
     ending: Ending | None = None
 
@@ -411,6 +412,7 @@ def generate(turn: Turn) -> None:
         if completed and knowledge:
             turn_knowledge_record(knowledge=knowledge, given=sources, question=turn.reply.reply_to)
         if completed and (sources or unsupported):
+            turn.cited = bool(verdict.cited) and not (unsupported and replace_unsupported)
             knowledge_answer_record(
                 turn, verdict=verdict, unsupported=unsupported, text=completion.text
             )
@@ -467,7 +469,7 @@ def finish(turn: Turn) -> Message | None:
             )
         except Exception:
             logger.exception("reply %s: could not publish its last delta", turn.reply.id)
-    live.reply_final_publish(reply=turn.reply, error_code=ending.error_code)
+    live.reply_final_publish(reply=turn.reply, error_code=ending.error_code, cited=turn.cited)
     for requeued in Message.objects.filter(pk__in=ending.requeued):
         live.message_publish(message=requeued)
     return turn.reply
