@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import database_create_if_missing  # noqa: E402
+
 
 def setup_django(database_url: str) -> None:
     os.environ.update(
@@ -41,17 +43,6 @@ def setup_django(database_url: str) -> None:
     import django
 
     django.setup()
-
-
-def ensure_database(database_url: str) -> None:
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[1]
-    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def fill(total: int):
@@ -145,7 +136,7 @@ def main() -> None:
     )
     if not database_url.startswith("postgres"):
         sys.exit("bench/inbox_list.py needs a Postgres DATABASE_URL")
-    ensure_database(database_url)
+    database_create_if_missing(database_url)
     setup_django(database_url)
 
     from django.db import connection

@@ -30,15 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import pct  # noqa: E402
 from bench.kb_retrieval import BUILD, DB_URL, configure, read_jsonl  # noqa: E402
 
 # Full-width Chinese sentence ends written as escapes (ruff RUF001).
 SENTENCE = re.compile("[^.!?\u3002\uff01\uff1f\n]+[.!?\u3002\uff01\uff1f]?")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
 def fill(target_chunks: int) -> None:

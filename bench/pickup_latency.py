@@ -29,6 +29,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import database_prepare, pct  # noqa: E402
+
 DB_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatdesk_handoff_bench"
 )
@@ -38,28 +40,10 @@ REDIS_URL = os.environ.get(
 LOG_DIR = ROOT / "test-artifacts"
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
 def line(name: str, values: list[float]) -> str:
     return (
         f"{name:<44} n={len(values):<4} p50={statistics.median(values) * 1000:7.2f} ms  "
         f"p99={pct(values, 99) * 1000:7.2f} ms"
-    )
-
-
-def ensure_database(env: dict) -> None:
-    import psycopg
-
-    base, _, name = DB_URL.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
 
 
@@ -212,7 +196,7 @@ def main() -> int:
         "CELERY_TASK_DEFAULT_QUEUE": "chatdesk-bench-pickup",  # no worker needed here
     }
     LOG_DIR.mkdir(exist_ok=True)
-    ensure_database(env)
+    database_prepare(DB_URL, env)
     os.environ.update(env)
     import django
 

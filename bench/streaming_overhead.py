@@ -46,6 +46,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import database_prepare, pct  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "bench"))
 
 from tests.stub_llm import Reply, StubLLMServer  # noqa: E402
@@ -61,28 +64,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
 def summary(name: str, values: list[float]) -> str:
     return (
         f"{name:<34} n={len(values):<4} p50={pct(values, 50) * 1000:8.1f} ms  "
         f"p99={pct(values, 99) * 1000:8.1f} ms"
-    )
-
-
-def ensure_database(env: dict) -> None:
-    import psycopg
-
-    base, _, name = DB_URL.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
 
 
@@ -467,7 +452,7 @@ def main() -> None:
     LOG_DIR.mkdir(exist_ok=True)
     redis_client = redis.Redis.from_url(REDIS_URL)
     redis_client.flushdb()
-    ensure_database(env)
+    database_prepare(DB_URL, env)
     widget_key = (
         subprocess.run(
             [sys.executable, "manage.py", "create_widget_key", "Bench"],
