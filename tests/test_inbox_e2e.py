@@ -183,8 +183,9 @@ def test_customer_asks_agent_answers_live_then_bot_resumes_with_the_handoff_in_c
             inbox.click(".cd-release")
             expect(page.locator(".cd-msg--system").last).to_contain_text("the assistant is back")
             llm_stub.script(Reply(text="Glad Alex sorted it out.", chunks=2))
+            answered = page.locator(".cd-msg--assistant").count()
             send(page, "One more question about returns")
-            back = wait_reply_done(page)
+            back = wait_reply_done(page, index=answered)  # the new reply, not the last answered
             assert "Glad Alex sorted it out." in back.inner_text()
             context = "\n".join(str(m.get("content")) for m in llm_stub.requests[-1].messages)
             assert "[Handoff ended]" in context and "Alex" in context
