@@ -129,6 +129,18 @@ def _closed_hooks(conversation_id: uuid.UUID) -> Callable[[], object]:
     return run
 
 
+def _handoff_hooks(conversation_id: uuid.UUID) -> Callable[[], object]:
+    """HANDOFF_REQUESTED_HOOKS, called after commit as f(conversation_id=...) when a
+    conversation starts waiting for a person (chatbot.knowledge records the question that
+    led there as a knowledge gap)."""
+
+    def run() -> None:
+        for path in settings.HANDOFF_REQUESTED_HOOKS:
+            import_string(path)(conversation_id=conversation_id)
+
+    return run
+
+
 def _inbox(conversation: Conversation, change: str) -> Callable[[], object]:
     conversation_id, handling = conversation.pk, conversation.handling
     return lambda: live_events.inbox_publish(
@@ -220,6 +232,7 @@ def conversation_handoff_request(
                 _inbox(conversation, Kind.HANDOFF_REQUESTED),
                 lambda: _pickup_timeout_schedule(conversation_id=conversation.pk, requested_at=now),
                 lambda: _auto_assign(conversation_id=conversation.pk),
+                _handoff_hooks(conversation.pk),
             )
         else:
             _event(conversation, Kind.PICKUP_TIMEOUT, reason="outside_hours")
@@ -231,6 +244,7 @@ def conversation_handoff_request(
                     email_requested=not conversation.followup_email,
                 ),
                 _inbox(conversation, Kind.HANDOFF_REQUESTED),
+                _handoff_hooks(conversation.pk),
             )
     metrics.record_handoff(source=source)
     return HandoffRequested(

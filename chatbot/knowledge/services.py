@@ -11,6 +11,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from conversations.handoff_rules import handoff_phrase_in
+from conversations.models import Conversation, Message
+
 from .chunking import article_chunk
 from .index import chunks_index, chunks_unindex
 from .models import Article, Chunk, Citation, KnowledgeGap, Source
@@ -225,14 +228,45 @@ def knowledge_gap_record(
         },
     )
     if not created:
+        # The same message seen again (nothing retrieved, then a handoff) is one question:
+        # the new reason is kept, the count is not raised.
+        same_message = message is not None and gap.last_message_id == message.pk
         KnowledgeGap.objects.filter(pk=gap.pk).update(
-            count=F("count") + 1,
+            count=F("count") + (0 if same_message else 1),
             question=question[:2000],
             reason=reason,
             last_message=message,
         )
         gap.refresh_from_db()
     return gap
+
+
+# How far back a handoff looks for the question that led to it.
+HANDOFF_GAP_LOOKBACK_MESSAGES = 5
+
+
+def knowledge_gap_from_handoff_record(*, conversation_id) -> KnowledgeGap | None:
+    """The question that led a customer to ask for a person, as a knowledge gap: their
+    latest message that is not itself the request ("talk to a human"). Nothing when they
+    asked before asking anything, or when there is no knowledge base to extend."""
+    conversation = (
+        Conversation.objects.filter(pk=conversation_id).only("id", "widget_key_id").first()
+    )
+    if conversation is None or not Article.objects.filter(published=True).exists():
+        return None
+    recent = Message.objects.filter(
+        conversation_id=conversation.pk, role=Message.Role.USER
+    ).order_by("-created_at", "-id")[:HANDOFF_GAP_LOOKBACK_MESSAGES]
+    for message in recent:
+        if handoff_phrase_in(message.content):
+            continue
+        return knowledge_gap_record(
+            question=message.content,
+            reason=KnowledgeGap.Reason.HANDOFF,
+            widget_key_id=conversation.widget_key_id,
+            message=message,
+        )
+    return None
 
 
 def knowledge_gap_draft(*, gap: KnowledgeGap, answer: str, drafted_by=None) -> Article:

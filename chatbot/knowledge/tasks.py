@@ -4,7 +4,7 @@ from celery import shared_task
 
 from chatbot.llm import LLMError
 
-from . import embeddings
+from . import embeddings, services
 
 
 @shared_task(
@@ -23,3 +23,13 @@ def embed_chunks(self, chunk_ids: list[int]) -> int:
         if not error.retryable:
             raise
         raise self.retry(exc=error, countdown=error.retry_after or None) from error
+
+
+def handoff_gap_enqueue(*, conversation_id) -> None:
+    """HANDOFF_REQUESTED_HOOKS: a customer asked for a person; note what they had asked."""
+    gap_from_handoff.delay(str(conversation_id))
+
+
+@shared_task(name="knowledge.gap_from_handoff", ignore_result=True)
+def gap_from_handoff(conversation_id: str) -> None:
+    services.knowledge_gap_from_handoff_record(conversation_id=conversation_id)

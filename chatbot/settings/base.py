@@ -484,6 +484,11 @@ INSIGHTS_MAX_BATCHES = env.int("INSIGHTS_MAX_BATCHES", default=20)  # per refres
 CONVERSATION_CLOSED_HOOKS = env.list(
     "CONVERSATION_CLOSED_HOOKS", default=["chatbot.insights.tasks.conversation_summary_enqueue"]
 )
+# Called after commit as f(conversation_id=...) when a conversation starts waiting for a
+# person (conversations.services): the question that led there becomes a knowledge gap.
+HANDOFF_REQUESTED_HOOKS = env.list(
+    "HANDOFF_REQUESTED_HOOKS", default=["chatbot.knowledge.tasks.handoff_gap_enqueue"]
+)
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
