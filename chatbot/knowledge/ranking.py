@@ -112,7 +112,10 @@ FIELD_LENGTHS_SQL = ", ".join(
 )
 
 _stats: dict[str, VectorStats] = {}
-_stats_read_at = 0.0
+# -inf, not 0: time.monotonic() counts from boot, so 0 looked fresh on a machine up for less
+# than STATS_TTL_SECONDS (a just-booted CI machine served stale statistics).
+_NEVER = float("-inf")
+_stats_read_at = _NEVER
 _stats_lock = threading.Lock()
 
 
@@ -120,7 +123,7 @@ def stats_invalidate() -> None:
     """The index changed in this process (an import, an edit): re-read before next search."""
     global _stats_read_at
     with _stats_lock:
-        _stats_read_at = 0.0
+        _stats_read_at = _NEVER
 
 
 def _read_stats(column: str) -> VectorStats:
