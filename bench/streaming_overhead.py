@@ -184,7 +184,30 @@ def _client(base: str, connections: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base, timeout=30, limits=limits)
 
 
-async def chatdesk_turns(base: str, widget_key: str, concurrency: int, turns: int, on_ready=None):
+# --knowledge-base sample: questions the demo shop's sample knowledge base answers (each
+# retrieves sources, as a customer's would), in both of its languages.
+SAMPLE_QUESTIONS = (
+    "Where is my parcel?",
+    "How long does delivery take?",
+    "How do I return an item?",
+    "When will I get my refund?",
+    "Which payment methods do you accept?",
+    "How do I reset my password?",
+    "\u9000\u8d27\u653f\u7b56\u662f\u4ec0\u4e48\uff1f",  # what is the returns policy?
+    "\u591a\u4e45\u80fd\u5230\u8d27\uff1f",  # how long until it arrives?
+)
+QUESTIONS = {"numbered": None, "sample": SAMPLE_QUESTIONS}
+
+
+def question_text(questions: tuple[str, ...] | None, index: int, turn: int) -> str:
+    if questions is None:
+        return f"question {index}-{turn}"
+    return questions[(index + turn) % len(questions)]
+
+
+async def chatdesk_turns(
+    base: str, widget_key: str, concurrency: int, turns: int, on_ready=None, questions=None
+):
     """`concurrency` conversations, `turns` turns each, one after the other within each.
     `on_ready(moment)` is called with "start" once every stream is open and with "end"
     after the last turn (the query counters are read then)."""
@@ -201,7 +224,9 @@ async def chatdesk_turns(base: str, widget_key: str, concurrency: int, turns: in
 
         async def run(index: int, conversation: Conversation):
             for turn in range(turns):
-                first, whole, posted, _status = await conversation.turn(f"question {index}-{turn}")
+                first, whole, posted, _status = await conversation.turn(
+                    question_text(questions, index, turn)
+                )
                 ttft.append(first)
                 total.append(whole)
                 post.append(posted)
@@ -377,6 +402,19 @@ def profile_start(out_dir: Path, procs: dict[str, subprocess.Popen], seconds: in
     return spies
 
 
+def knowledge_base_set(choice: str, env: dict) -> None:
+    """The bench database keeps its rows between runs: empty the knowledge base, then load
+    the sample when asked, so "none" really measures turns without one."""
+    script = (
+        "from chatbot.knowledge.models import Article, Source; "
+        "Article.objects.all().delete(); Source.objects.all().delete()"
+    )
+    run = {"cwd": ROOT, "env": env, "check": True}
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", script], **run)
+    if choice == "sample":
+        subprocess.run([sys.executable, "manage.py", "knowledge_load_sample"], **run)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=10, help="turns per conversation")
@@ -405,7 +443,20 @@ def main() -> None:
     parser.add_argument("--rss-turns", type=int, default=0, help="turns for RSS growth; 0: skip")
     parser.add_argument("--profile", type=Path, help="py-spy raw stacks into this folder")
     parser.add_argument("--no-count-queries", action="store_true")
+    parser.add_argument(
+        "--knowledge-base",
+        choices=["none", "sample"],
+        default="none",
+        help="sample: load the demo shop's bilingual knowledge base first",
+    )
+    parser.add_argument(
+        "--questions",
+        choices=sorted(QUESTIONS),
+        default="numbered",
+        help="numbered: 'question 3-7' (retrieves nothing); sample: about the sample KB",
+    )
     args = parser.parse_args()
+    questions = QUESTIONS[args.questions]
 
     text = " ".join(f"word{i}" for i in range(60))
     fast_reply = Reply(
@@ -465,6 +516,8 @@ def main() -> None:
         .stdout.strip()
         .splitlines()[-1]
     )
+
+    knowledge_base_set(args.knowledge_base, env)
 
     port = free_port()
     if args.server == "granian":
@@ -531,6 +584,7 @@ def main() -> None:
             f"stub: ttft {args.ttft_ms} ms, {args.chunks} chunks every {args.chunk_ms} ms; "
             f"{args.turns} turns per conversation; {os.cpu_count()} CPUs"
         )
+        print(f"knowledge base: {args.knowledge_base}; questions: {args.questions}")
         overrides = {k: v for k, v in env.items() if f"BENCH_ENV_{k}" in os.environ}
         if overrides:
             print(f"overrides: {overrides}")
@@ -552,7 +606,9 @@ def main() -> None:
                     queries.mark(moment)
 
             c_ttft, c_total, c_post = asyncio.run(
-                chatdesk_turns(base, widget_key, concurrency, args.turns, on_ready=mark)
+                chatdesk_turns(
+                    base, widget_key, concurrency, args.turns, on_ready=mark, questions=questions
+                )
             )
             time.sleep(0.2)  # the last turn's bookkeeping after its final event
             cpu = {
