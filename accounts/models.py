@@ -213,7 +213,7 @@ class AgentProfile(models.Model):
         AWAY = "away", "Away"
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="agent_profile")
-    # Shown to customers ("Alex joined"); blank: the first name, else "An agent".
+    # Shown to customers ("Alex joined"); blank: the first name, else the username.
     public_name = models.CharField(max_length=60, blank=True)
     capacity = models.PositiveSmallIntegerField(
         default=5,

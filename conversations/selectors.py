@@ -3,6 +3,7 @@
 import statistics
 from datetime import timedelta
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import (
     Count,
     IntegerField,
@@ -37,7 +38,7 @@ def message_list(
     """Messages in order; with `after`, only those that come later (for polling)."""
     queryset = (
         Message.objects.filter(conversation=conversation)
-        .select_related("author")  # a staff message shows its author's name
+        .select_related("author__agent_profile")  # a staff message shows its author's name
         .order_by("created_at", "id")
     )
     if after is not None:
@@ -62,10 +63,16 @@ def message_get(*, conversation: Conversation, message_id) -> Message | None:
 
 
 def agent_name(user: User | None) -> str:
-    """The name customers see for a staff member: first name, else the username."""
+    """The name customers see for a staff member: their agent profile's public name, else
+    their first name, else the username. Load messages with
+    `select_related("author__agent_profile")` to read it without a query per author."""
     if user is None:
         return ""
-    return user.first_name.strip() or user.get_username()
+    try:
+        public_name = user.agent_profile.public_name.strip()
+    except ObjectDoesNotExist:
+        public_name = ""
+    return public_name or user.first_name.strip() or user.get_username()
 
 
 def handoff_estimated_wait_seconds() -> int | None:

@@ -524,7 +524,7 @@ def staff_reply_email_send(*, message_id: uuid.UUID | str) -> bool:
     from django.core.mail import send_mail
 
     message = (
-        Message.objects.select_related("conversation", "author")
+        Message.objects.select_related("conversation", "author__agent_profile")
         .filter(pk=message_id, role=Message.Role.STAFF)
         .first()
     )

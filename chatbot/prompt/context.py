@@ -168,10 +168,16 @@ def history_for(*, reply: Message) -> list[Message]:
         )
         .exclude(content="")
         .exclude(moderation_flags__action="blocked")  # blocked input/output never goes back
-        .select_related("author")
+        .select_related("author__agent_profile")
         .order_by("-created_at", "-id")
         .only(
-            "role", "content", "created_at", "token_count", "author__first_name", "author__username"
+            "role",
+            "content",
+            "created_at",
+            "token_count",
+            "author__first_name",
+            "author__username",
+            "author__agent_profile__public_name",
         )
     )
     messages = list(reversed(queryset[: settings.CHAT_HISTORY_MESSAGES]))

@@ -185,7 +185,7 @@ def transcript(*, conversation: Conversation, limit: int = 500) -> list[Message]
     """The latest `limit` messages, oldest first, with authors and open-flag counts."""
     messages = list(
         Message.objects.filter(conversation=conversation)
-        .select_related("author")
+        .select_related("author__agent_profile")
         .annotate(
             open_flags=Count(
                 "moderation_flags",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 
+from accounts.models import AgentProfile
 from chatbot.platform.event_bus import get_event_bus
 from chatbot.platform.live_events import INBOX_STREAM
 from conversations import services
@@ -18,6 +19,8 @@ from conversations.errors import (
     NotStaff,
 )
 from conversations.models import Conversation, ConversationEvent, Feedback, Message
+from conversations.selectors import message_list
+from conversations.serializers import MessageSerializer
 from tests.factories import ConversationFactory, MessageFactory, StaffFactory, UserFactory
 
 Handling = Conversation.Handling
@@ -206,6 +209,22 @@ def test_staff_message_takes_over_and_reaches_the_customer(
     assert conversation.handling == Handling.HUMAN and conversation.assignee == agent
     payloads = [data for name, data in bus_events(conversation.pk) if name == "message"]
     assert payloads[-1]["role"] == "staff" and payloads[-1]["author_name"] == "Alex"
+
+
+def test_customers_see_the_agent_profiles_public_name(
+    conversation, agent, django_capture_on_commit_callbacks
+):
+    AgentProfile.objects.create(user=agent, public_name="Alex from Support")
+    with django_capture_on_commit_callbacks(execute=True):
+        message = services.staff_message_send(conversation=conversation, author=agent, content="Hi")
+        services.conversation_release(conversation=conversation, actor=agent)
+    payloads = [data for name, data in bus_events(conversation.pk) if name == "message"]
+    assert payloads[-1]["author_name"] == "Alex from Support"
+    listed = message_list(conversation=conversation)  # the API's and the widget's history
+    assert MessageSerializer(listed[-1]).data["author_name"] == "Alex from Support"
+    assert listed[-1].pk == message.pk
+    joined_left = [data for name, data in bus_events(conversation.pk) if name.startswith("agent_")]
+    assert [data["agent_name"] for data in joined_left] == ["Alex from Support"] * 2
 
 
 def test_staff_message_refusals(conversation, agent):
