@@ -34,6 +34,9 @@ BUILD = HERE / "build"
 DEEPSET = (
     "https://raw.githubusercontent.com/deepset-ai/COVID-QA/fb2eb5e249618457e5359806601086c635c8eb8f"
 )
+COVID_Q = (
+    "https://raw.githubusercontent.com/JerryWeiAI/COVID-Q/73dfa475e8a03c5c74223c2c37d85b87fae7dca7"
+)
 TIANCHI = "https://raw.githubusercontent.com/anxiang1836/query_similar_tianchi_2020/6d55c92dc57188d7c986f91d0e2cd569bc4ab6d3"
 
 # local name -> (url, sha256)
@@ -49,6 +52,10 @@ RAW_FILES = {
     "deepset_eval_question_similarity_en.csv": (
         f"{DEEPSET}/data/eval_question_similarity_en.csv",
         "d05db6d394aa6f97e122e97144867d4f67d0234e16f11030e1a84751b92e6ce1",
+    ),
+    "covidq_final_master_dataset.csv": (
+        f"{COVID_Q}/final_master_dataset.csv",
+        "4de0989656bb3a8a52bc1215ef73e6f498405036c91fcf9d30c61bc704f6f089",
     ),
     "tianchi_train.csv": (
         f"{TIANCHI}/jupyter/origin-data/train.csv",
@@ -85,7 +92,60 @@ def _rows(data: bytes, delimiter: str = ",") -> list[dict[str, str]]:
     return list(csv.DictReader(data.decode("utf-8").splitlines(keepends=True), delimiter=delimiter))
 
 
+# COVID-Q's sources: where people asked (the questions) and the FAQ pages (the articles).
+COVID_Q_ASKED = {"Quora", "Google Search", "Yahoo Search", "Bing Search", "Yahoo Answers"}
+COVID_Q_FAQ_PAGES = {
+    "Center for Disease Control",
+    "Food and Drug Administration",
+    "United Nations",
+    "John Hopkins University",
+    "Illinois Department of Public Health",
+    "Cable News Network",
+    "Washington DC Area Television Station",
+    "GitHub.com/deepset-ai/COVID-QA",
+}
+
+
 def english(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
+    """Test split: COVID-Q (questions people asked Quora and search engines, against FAQ
+    pages' entries of the same class). Tune split: deepset's FAQ and its paraphrases."""
+    test_articles, test_questions = english_covid_q(raw_dir)
+    tune_articles, tune_questions = english_deepset(raw_dir)
+    return test_articles + tune_articles, test_questions + tune_questions
+
+
+def english_covid_q(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
+    rows = _rows(raw_bytes("covidq_final_master_dataset.csv", raw_dir).lstrip(b"\xef\xbb\xbf"))
+    classes: dict[str, list[dict]] = {}
+    for row in rows:
+        classes.setdefault(row["Question ID"], []).append(row)
+    articles, questions, seen = [], [], set()
+    for class_id, members in classes.items():
+        faq = [r for r in members if r["Source"] in COVID_Q_FAQ_PAGES]
+        answer = members[0]["Answers"].strip()  # one answer per class
+        if not faq or not answer:
+            continue  # no FAQ page asked it, or no answer: not an article
+        article_id = f"en-q-{int(class_id):04d}"
+        articles.append(
+            {
+                "id": article_id,
+                "title": faq[0]["Question"].strip(),
+                "body": answer,
+                "tags": [members[0]["Category"].strip(), faq[0]["Source"].strip()],
+                "url": "",
+                "split": "test",
+            }
+        )
+        for row in members:
+            question = row["Question"].strip()
+            if row["Source"] not in COVID_Q_ASKED or (question, article_id) in seen:
+                continue
+            seen.add((question, article_id))
+            questions.append({"question": question, "answers": [article_id], "split": "test"})
+    return articles, questions
+
+
+def english_deepset(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
     pool = _rows(raw_bytes("deepset_faq_covidbert.csv", raw_dir))
     pool += [
         row
@@ -107,7 +167,7 @@ def english(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
                 "body": row["answer"].strip(),
                 "tags": tags,
                 "url": row["link"].strip(),
-                "split": "test",
+                "split": "tune",
             }
         )
     questions, seen = [], set()
@@ -119,7 +179,7 @@ def english(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
         if answer is None or (question, answer) in seen:
             continue
         seen.add((question, answer))
-        questions.append({"question": question, "answers": [answer], "split": "test"})
+        questions.append({"question": question, "answers": [answer], "split": "tune"})
     return articles, questions
 
 
@@ -171,12 +231,13 @@ def _write(path: Path, records: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--raw", type=Path, help="read the raw files from this folder")
+    parser.add_argument("--out", type=Path, default=BUILD, help="write here (default: build/)")
     args = parser.parse_args()
-    BUILD.mkdir(exist_ok=True)
+    args.out.mkdir(exist_ok=True)
     for language, build in (("en", english), ("zh", chinese)):
         articles, questions = build(args.raw)
-        _write(BUILD / f"{language}.articles.jsonl", articles)
-        _write(BUILD / f"{language}.questions.jsonl", questions)
+        _write(args.out / f"{language}.articles.jsonl", articles)
+        _write(args.out / f"{language}.questions.jsonl", questions)
         by_split = {}
         for q in questions:
             by_split[q["split"]] = by_split.get(q["split"], 0) + 1
