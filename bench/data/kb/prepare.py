@@ -7,7 +7,9 @@ The raw files are not committed (see README.md beside this file: licences and wh
 come from); this script downloads them at pinned commits, checks their SHA-256, and writes
 four JSON Lines files into bench/data/kb/build/ (ignored by git):
 
-* ``en.articles.jsonl`` / ``en.questions.jsonl``: deepset's COVID-QA FAQ (CDC, ECDC, WHO,
+* ``en.articles.jsonl`` / ``en.questions.jsonl``: the test split is COVID-Q (questions
+  people asked on Quora, Yahoo Answers and search engines, each against the FAQ-page entry
+  of its question class); the tune split is deepset's COVID-QA FAQ (CDC, ECDC, WHO,
   UNICEF... English answers) and deepset's human paraphrases of those FAQ questions;
 * ``zh.articles.jsonl`` / ``zh.questions.jsonl``: the Tianchi 2020 COVID "similar patient
   questions" set (DAMO Academy and Miao Health): each distinct ``query1`` (a real patient
@@ -126,11 +128,15 @@ def english_covid_q(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
         if not faq or not answer:
             continue  # no FAQ page asked it, or no answer: not an article
         article_id = f"en-q-{int(class_id):04d}"
+        title = faq[0]["Question"].strip()
+        # Other FAQ pages' wording of the same question, as a help centre lists them.
+        also = [q for q in dict.fromkeys(r["Question"].strip() for r in faq[1:]) if q != title]
+        body = answer + (f"\n\nAlso asked: {'; '.join(also)}" if also else "")
         articles.append(
             {
                 "id": article_id,
-                "title": faq[0]["Question"].strip(),
-                "body": answer,
+                "title": title,
+                "body": body,
                 "tags": [members[0]["Category"].strip(), faq[0]["Source"].strip()],
                 "url": "",
                 "split": "test",
