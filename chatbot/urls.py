@@ -8,7 +8,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import WidgetSessionViewSet
 from chatbot.insights.views import dashboard_view
 from chatbot.privacy.api import MeEraseView, MeExportView
-from chatbot.tools.api import ToolCallCancelView, ToolCallConfirmView
+from chatbot.tools.api import ToolCallCancelView, ToolCallConfirmView, ToolCallListView
 from conversations.api import ConversationViewSet
 from conversations.sse import conversation_events
 
@@ -42,6 +42,11 @@ urlpatterns = [
         "api/v1/conversations/<uuid:conversation_id>/events/",
         conversation_events,
         name="conversation-events",
+    ),
+    path(
+        "api/v1/conversations/<uuid:conversation_id>/tool-calls/",
+        ToolCallListView.as_view(),
+        name="tool-call-list",
     ),
     path(
         "api/v1/conversations/<uuid:conversation_id>/tool-calls/<uuid:call_id>/confirm/",

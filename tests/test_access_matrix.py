@@ -44,6 +44,8 @@ MATRIX = [
     ("get", C + "events/", None, {"owner": 200, "anonymous": 401, "*": 404}),
     ("post", C + "events/", None, {"*": 405}),
     # A side effect awaiting the owner's confirmation (chatbot.tools).
+    ("get", C + "tool-calls/", None, {"owner": 200, "anonymous": 401, "*": 404}),
+    ("post", C + "tool-calls/", {}, {"anonymous": 401, "*": 405}),
     ("post", C + "tool-calls/{call}/confirm/", {}, {"owner": 200, "anonymous": 401, "*": 404}),
     ("post", C + "tool-calls/{call}/cancel/", {}, {"owner": 200, "anonymous": 401, "*": 404}),
     ("get", C + "tool-calls/{call}/confirm/", None, {"anonymous": 401, "*": 405}),

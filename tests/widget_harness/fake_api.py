@@ -505,7 +505,7 @@ class _Handler(BaseHTTPRequestHandler):
                 api.conversations[conv.id] = conv
             return self._json(201, conv.public())
 
-        m = re.fullmatch(r"/conversations/([^/]+)/(|messages/|events/)", route)
+        m = re.fullmatch(r"/conversations/([^/]+)/(|messages/|events/|tool-calls/)", route)
         if not m:
             return self._error(404, "not_found", "Not found.")
         with api._lock:
@@ -521,6 +521,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._post_message(conv, body if isinstance(body, dict) else {})
         if sub == "events/" and method == "GET":
             return self._events(conv)
+        if sub == "tool-calls/" and method == "GET":  # no tools here: nothing awaits an answer
+            return self._json(200, {"results": []})
         return self._error(405, "method_not_allowed", "Method not allowed.")
 
     def _create_session(self, body: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import { agentLine, hooks as handoffHooks, isOldNews, setHandling } from './hand
 import { findAdoptable, isFinal, mergeInto, newReplyMsg, rank, RANK } from './messages.js';
 import { cfg, state, ui } from './state.js';
 import { closeStream, openStream } from './stream.js';
-import { applyToolStatus } from './tools.js';
+import { applyToolStatus, fetchAwaitingToolCalls, restoreQuestions } from './tools.js';
 import { uuid4 } from './uuid.js';
 import { createItemEl, scheduleRender, unschedule, unscheduleAll } from './view/message.js';
 import { showUnread, updateEmpty, updateHandoffBar, updateSendButton } from './view/panel.js';
@@ -337,6 +337,8 @@ async function restore() {
   }
   await fetchMessages(id, null, gen, false);
   if (gen !== state.convGen || state.conversationId !== id) return;
+  await restoreToolQuestions(id, gen);
+  if (gen !== state.convGen || state.conversationId !== id) return;
   // Where the handoff stands on a later visit: tell the customer if they still wait.
   if (conv && typeof conv.handling === 'string') {
     state.handling = 'bot';
@@ -344,6 +346,20 @@ async function restore() {
     setHandling({ state: conv.handling, reason: '' }, { line: conv.handling !== 'human' });
   }
   connect(id);
+}
+
+// The questions a side effect still waits on ("Cancel order 1234?"), back on the replies that
+// asked, with Confirm / Cancel: the live event that showed them is gone after a reload.
+async function restoreToolQuestions(convId, gen) {
+  let events;
+  try {
+    events = await fetchAwaitingToolCalls(convId);
+  } catch (e) {
+    console.warn('[chatdesk] pending confirmations', e); // the history stays usable without them
+    return;
+  }
+  if (gen !== state.convGen || state.conversationId !== convId) return;
+  for (const item of restoreQuestions(state.items, events)) touch(item);
 }
 
 // First open: session, the stored (or a verified customer's latest) conversation, its history.
