@@ -152,7 +152,10 @@ def reply_heartbeat(*, claimed: ClaimedReply) -> bool:
 
 def _finish(claimed: ClaimedReply, **fields) -> bool:
     now = timezone.now()
-    with transaction.atomic():
+    # No savepoint when a caller's transaction holds this write (generate records the
+    # citations in the same one): it would cost two statements and roll back nothing the
+    # caller's own rollback does not.
+    with transaction.atomic(savepoint=False):
         updated = Message.objects.filter(
             pk=claimed.reply.pk, claim_token=claimed.claim_token, status=Message.Status.STREAMING
         ).update(completed_at=now, lease_expires_at=None, **fields)
