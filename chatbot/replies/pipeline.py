@@ -145,6 +145,8 @@ def refuse_blocked_message(turn: Turn) -> None:
 
 def fold_into_later_reply(turn: Turn) -> None:
     """Burst debounce: a later message's reply answers this one too (docs/cost-control.md)."""
+    if turn.claimed.later_question is False:  # the claim saw no later message: no query
+        return
     if (into_id := debounce.superseding_reply_id(reply=turn.reply)) is not None:
         turn.end(lifecycle.reply_merge(claimed=turn.claimed, into_id=into_id), outcome="merged")
 
