@@ -2,14 +2,23 @@
 
 One SDK client per endpoint is created and reused (connection pooling); timeouts and
 SDK retries are explicit. Errors are translated into `LLMError` with a stable code.
+
+A streamed completion is requested through the SDK (auth, base URL, timeouts, HTTP
+errors mapped to its exceptions) but its server-sent events are read here: the SDK's
+`Stream` builds a pydantic `ChatCompletionChunk` per chunk, which was the largest share of
+a worker's CPU per turn (docs/benchmarks.md); `_sse_data` splits the raw bytes and orjson
+decodes each `data:` field into plain dicts.
 """
 
 import email.utils
+import ssl
 import threading
 import time
+from collections.abc import Iterable, Iterator
 
 import httpx2
 import openai
+import orjson
 
 from .types import (
     ChatMessage,
@@ -130,6 +139,50 @@ def _wire_message(message: ChatMessage) -> dict:
     return wire
 
 
+# What breaks a stream being read, as the SDK's own `Stream` maps it (openai._httpx2).
+_TIMEOUT_ERRORS = (httpx2.TimeoutException,)
+_TRANSPORT_ERRORS = (httpx2.RequestError, ssl.SSLError)
+
+
+def _sse_data(http_response: httpx2.Response, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The `data` of each server-sent event in `chunks`, as bytes, in order.
+
+    Lines end with LF or CRLF (every OpenAI-compatible server; a lone CR is not taken as
+    a line end); a blank line ends an event and its `data:` lines are joined with LF;
+    comments, `event:`, `id:` and `retry:` fields are skipped, as is an event not ended
+    by a blank line when the stream stops (as the SDK's decoder does). Transport errors
+    while reading become the SDK's exceptions, as in its `Stream`."""
+    buffer = b""
+    data: list[bytes] = []
+    try:
+        for chunk in chunks:
+            buffer += chunk
+            if b"\n" not in chunk:
+                continue
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line[-1:] == b"\r":
+                    line = line[:-1]
+                if not line:
+                    if data:
+                        yield data[0] if len(data) == 1 else b"\n".join(data)
+                        data = []
+                elif line[:5] == b"data:":
+                    data.append(line[6:] if line[5:6] == b" " else line[5:])
+    except _TIMEOUT_ERRORS as exc:
+        raise openai.APITimeoutError(request=http_response.request) from exc
+    except _TRANSPORT_ERRORS as exc:
+        raise openai.APIConnectionError(request=http_response.request) from exc
+
+
+def _stream_error(error: object, http_response: httpx2.Response) -> openai.APIError:
+    """`{"error": …}` inside a 200 stream: the SDK's `APIError`, with the message."""
+    message = error.get("message") if isinstance(error, dict) else None
+    if not message or not isinstance(message, str):
+        message = "An error occurred during streaming"
+    return openai.APIError(message=message, request=http_response.request, body=error)
+
+
 class _ToolCallAssembler:
     """Streamed `tool_calls` deltas, put back together: the first delta of a call carries
     its `index`, `id` and name; the arguments follow in pieces under the same index."""
@@ -137,14 +190,19 @@ class _ToolCallAssembler:
     def __init__(self):
         self.calls: dict[int, dict[str, str]] = {}
 
-    def feed(self, parts) -> None:
+    def feed(self, parts: list) -> None:
+        """`parts`: a chunk's `delta.tool_calls`, as decoded JSON."""
         for part in parts:
-            call = self.calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
-            if part.id:
-                call["id"] = part.id
-            if part.function is not None:
-                call["name"] += part.function.name or ""
-                call["arguments"] += part.function.arguments or ""
+            if not isinstance(part, dict):
+                raise ValueError("a tool call delta is not an object")
+            call = self.calls.setdefault(
+                part.get("index") or 0, {"id": "", "name": "", "arguments": ""}
+            )
+            if part.get("id"):
+                call["id"] = part["id"]
+            if function := part.get("function"):
+                call["name"] += function.get("name") or ""
+                call["arguments"] += function.get("arguments") or ""
 
     def result(self) -> tuple[ToolCallRequest, ...]:
         return tuple(
@@ -188,8 +246,13 @@ class OpenAIProvider:
             kwargs["max_tokens"] = request.max_tokens
         if request.user:
             kwargs["user"] = request.user
+        # The messages and tools go in `extra_body`, which the SDK sends as it is (and which
+        # takes precedence over its arguments): they are already in the wire shape, and the
+        # SDK's TypedDict transform of `messages=` walks every field of every message (the
+        # largest CPU cost of a turn's request, growing with the history).
+        body: dict = {"messages": [_wire_message(m) for m in request.messages]}
         if request.tools:
-            kwargs["tools"] = [
+            body["tools"] = [
                 {
                     "type": "function",
                     "function": {
@@ -202,30 +265,40 @@ class OpenAIProvider:
             ]
         tool_calls = _ToolCallAssembler()
         try:
-            stream = self._client.chat.completions.create(
+            with self._client.chat.completions.with_streaming_response.create(
                 model=request.model,
-                messages=[_wire_message(m) for m in request.messages],
+                messages=(),  # sent in `body`
                 stream=True,
                 stream_options={"include_usage": True},
+                extra_body=body,
                 **kwargs,
-            )
-            with stream:
-                for chunk in stream:
-                    model = chunk.model or model
-                    if chunk.usage is not None:
-                        prompt_tokens = chunk.usage.prompt_tokens
-                        completion_tokens = chunk.usage.completion_tokens
-                    for choice in chunk.choices:
-                        text = choice.delta.content if choice.delta else None
-                        if text:
-                            if ttft_ms is None:
-                                ttft_ms = int((time.monotonic() - started) * 1000)
-                            pieces.append(text)
-                            on_delta(text)
-                        if choice.delta and choice.delta.tool_calls:
-                            tool_calls.feed(choice.delta.tool_calls)
-                        if choice.finish_reason:
-                            finish_reason = choice.finish_reason
+            ) as response:
+                for data in _sse_data(response.http_response, response.iter_bytes()):
+                    if data.startswith(b"[DONE]"):
+                        break
+                    chunk = orjson.loads(data)  # orjson.JSONDecodeError is a ValueError
+                    if type(chunk) is not dict:
+                        raise ValueError("a stream chunk is not an object")
+                    if error := chunk.get("error"):  # an error sent inside a 200 stream
+                        raise _stream_error(error, response.http_response)
+                    model = chunk.get("model") or model
+                    if usage := chunk.get("usage"):
+                        prompt_tokens = usage.get("prompt_tokens")
+                        completion_tokens = usage.get("completion_tokens")
+                    for choice in chunk.get("choices") or ():
+                        if delta := choice.get("delta"):
+                            text = delta.get("content")
+                            if text:
+                                if type(text) is not str:
+                                    raise ValueError("a content delta is not a string")
+                                if ttft_ms is None:
+                                    ttft_ms = int((time.monotonic() - started) * 1000)
+                                pieces.append(text)
+                                on_delta(text)
+                            if parts := delta.get("tool_calls"):
+                                tool_calls.feed(parts)
+                        if reason := choice.get("finish_reason"):
+                            finish_reason = reason
         except Exception as exc:
             error = _classify(exc)
             if error.code == "connection_error" and pieces:

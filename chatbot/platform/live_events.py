@@ -161,6 +161,33 @@ def message_event_publish(*, conversation_id: object, payload: MessagePayload) -
     return _publish(conversation_id, LiveEvent.MESSAGE, payload)
 
 
+def reply_end_publish(
+    *,
+    conversation_id: object,
+    reply_id: object,
+    last_delta: str,
+    error: tuple[str, str] | None,
+    payload: MessagePayload,
+) -> list[str]:
+    """The end of a reply in one round trip: its last `delta` (if any text is left), an
+    `error` (`(code, message)`) when it failed, and its final `message`, in that order."""
+    events: list[tuple[str, dict]] = []
+    if last_delta:
+        events.append(
+            (LiveEvent.DELTA.value, DeltaPayload(reply_id=str(reply_id), text=last_delta))
+        )
+    if error is not None:
+        code, message = error
+        events.append(
+            (
+                LiveEvent.ERROR.value,
+                ErrorPayload(reply_id=str(reply_id), code=code, message=message),
+            )
+        )
+    events.append((LiveEvent.MESSAGE.value, payload))
+    return get_event_bus().publish_many(str(conversation_id), events)
+
+
 def handoff_publish(
     *,
     conversation_id: object,

@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 class ClaimedReply:
     reply: Message
     claim_token: uuid.UUID
+    # Whether the customer had sent a message after the reply's question when it was
+    # claimed (read by the claim itself on Postgres); None: not looked at. False spares the
+    # burst check (chatbot.cost.debounce) its statement: nothing later can supersede it.
+    later_question: bool | None = None
 
 
 def reply_enqueue(*, reply_id: uuid.UUID, countdown: float | None = None) -> None:
@@ -56,8 +60,11 @@ def reply_claim(*, reply_id: uuid.UUID | str, now: datetime | None = None) -> Cl
     token = uuid.uuid4()
     lease_until = now + timedelta(seconds=settings.REPLY_LEASE_SECONDS)
     if connection.vendor == "postgresql":
-        reply = _claim_returning(reply_id, token=token, now=now, lease_until=lease_until)
-        return None if reply is None else ClaimedReply(reply=reply, claim_token=token)
+        claimed = _claim_returning(reply_id, token=token, now=now, lease_until=lease_until)
+        if claimed is None:
+            return None
+        reply, later_question = claimed
+        return ClaimedReply(reply=reply, claim_token=token, later_question=later_question)
     claimable = Q(status=Message.Status.PENDING) | Q(
         status=Message.Status.STREAMING, lease_expires_at__lt=now
     )
@@ -94,7 +101,8 @@ def _instance(model, cols: list, values: tuple):
 
 def _claim_returning(reply_id, *, token: uuid.UUID, now: datetime, lease_until: datetime):
     """The claim in one statement (Postgres): the conditional UPDATE returns the reply with
-    its conversation, customer and question, which the turn needs next."""
+    its conversation, customer and question, which the turn needs next, and whether a
+    customer message came after that question. Returns (reply, later_question) or None."""
     reply_cols = _columns(Message, "claimed")
     joined = (
         (Conversation, "c", _columns(Conversation, "c")),
@@ -113,7 +121,10 @@ def _claim_returning(reply_id, *, token: uuid.UUID, now: datetime, lease_until: 
         "attempts = attempts + 1, lease_expires_at = %s "
         "WHERE id = %s AND role = %s AND attempts < %s "
         "AND (status = %s OR (status = %s AND lease_expires_at < %s)) RETURNING *) "
-        f"SELECT {select} FROM claimed "
+        f"SELECT {select}, "
+        f'EXISTS (SELECT 1 FROM "{table}" later '
+        "WHERE later.conversation_id = claimed.conversation_id AND later.role = %s "
+        "AND later.created_at > q.created_at) FROM claimed "
         f'JOIN "{Conversation._meta.db_table}" c ON c.id = claimed.conversation_id '
         f'LEFT JOIN "{User._meta.db_table}" u ON u.id = c.customer_id '
         f'LEFT JOIN "{table}" q ON q.id = claimed.reply_to_id'
@@ -121,6 +132,7 @@ def _claim_returning(reply_id, *, token: uuid.UUID, now: datetime, lease_until: 
     streaming = Message.Status.STREAMING
     params = [streaming, token, lease_until, reply_id, Message.Role.ASSISTANT]
     params += [settings.REPLY_MAX_ATTEMPTS, Message.Status.PENDING, streaming, now]
+    params.append(Message.Role.USER)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -137,7 +149,7 @@ def _claim_returning(reply_id, *, token: uuid.UUID, now: datetime, lease_until: 
     Conversation._meta.get_field("customer").set_cached_value(conversation, related["u"])
     Message._meta.get_field("conversation").set_cached_value(reply, conversation)
     Message._meta.get_field("reply_to").set_cached_value(reply, related["q"])
-    return reply
+    return reply, bool(row[offset])
 
 
 def reply_heartbeat(*, claimed: ClaimedReply) -> bool:
@@ -152,7 +164,10 @@ def reply_heartbeat(*, claimed: ClaimedReply) -> bool:
 
 def _finish(claimed: ClaimedReply, **fields) -> bool:
     now = timezone.now()
-    with transaction.atomic():
+    # No savepoint when a caller's transaction holds this write (generate records the
+    # citations in the same one): it would cost two statements and roll back nothing the
+    # caller's own rollback does not.
+    with transaction.atomic(savepoint=False):
         updated = Message.objects.filter(
             pk=claimed.reply.pk, claim_token=claimed.claim_token, status=Message.Status.STREAMING
         ).update(completed_at=now, lease_expires_at=None, **fields)

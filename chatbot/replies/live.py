@@ -31,16 +31,20 @@ def message_publish(*, message: Message, cited: bool = True) -> bool:
     return True
 
 
-def reply_final_publish(*, reply: Message, error_code: str = "", cited: bool = True) -> bool:
-    """How a reply ended: an `error` event first when it failed, then its final `message`."""
-    if error_code:
-        try:
-            live_events.error_publish(
-                conversation_id=reply.conversation_id,
-                reply_id=reply.pk,
-                code=error_code,
-                message=reply.content,
-            )
-        except Exception:
-            logger.exception("reply %s: could not publish its error event", reply.pk)
-    return message_publish(message=reply, cited=cited)
+def reply_final_publish(
+    *, reply: Message, error_code: str = "", cited: bool = True, last_delta: str = ""
+) -> bool:
+    """How a reply ended, in one round trip to the bus: the text clients have not been
+    sent yet (`last_delta`), an `error` event when it failed, then its final `message`."""
+    try:
+        live_events.reply_end_publish(
+            conversation_id=reply.conversation_id,
+            reply_id=reply.pk,
+            last_delta=last_delta,
+            error=(error_code, reply.content) if error_code else None,
+            payload=message_payload(reply, cited=cited),
+        )
+    except Exception:
+        logger.exception("reply %s: could not publish its end", reply.pk)
+        return False
+    return True

@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_EVERY_SECONDS = 2.0
 # Deltas closer together than this are sent as one event: a fast model's tiny chunks would
 # otherwise cost a Redis write and an SSE frame each. A slow stream is unaffected.
-DELTA_COALESCE_SECONDS = 0.015
+DELTA_COALESCE_SECONDS = 0.04
 
 
 class LeaseLost(Exception):
@@ -145,6 +145,8 @@ def refuse_blocked_message(turn: Turn) -> None:
 
 def fold_into_later_reply(turn: Turn) -> None:
     """Burst debounce: a later message's reply answers this one too (docs/cost-control.md)."""
+    if turn.claimed.later_question is False:  # the claim saw no later message: no query
+        return
     if (into_id := debounce.superseding_reply_id(reply=turn.reply)) is not None:
         turn.end(lifecycle.reply_merge(claimed=turn.claimed, into_id=into_id), outcome="merged")
 
@@ -460,16 +462,12 @@ def finish(turn: Turn) -> Message | None:
         return None
     turn_metrics_record(turn)
     offer_person(turn)
-    if ending.last_delta:
-        try:
-            live_events.delta_publish(
-                conversation_id=turn.reply.conversation_id,
-                reply_id=turn.reply.id,
-                text=ending.last_delta,
-            )
-        except Exception:
-            logger.exception("reply %s: could not publish its last delta", turn.reply.id)
-    live.reply_final_publish(reply=turn.reply, error_code=ending.error_code, cited=turn.cited)
+    live.reply_final_publish(
+        reply=turn.reply,
+        error_code=ending.error_code,
+        cited=turn.cited,
+        last_delta=ending.last_delta,
+    )
     for requeued in Message.objects.filter(pk__in=ending.requeued):
         live.message_publish(message=requeued)
     return turn.reply

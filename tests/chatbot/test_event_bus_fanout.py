@@ -155,3 +155,23 @@ def test_the_in_process_bus_listens_and_caps_the_same_way():
     idle, live, caps = asyncio.run(scenario())
     assert idle == [] and [e.data for e in live] == [{"n": 0}]
     assert caps == [None, "k", None]
+
+
+@pytest.mark.parametrize("kind", ["redis", "in-process"])
+def test_publish_many_adds_the_events_in_order_in_one_round_trip(bus, kind):
+    target = bus if kind == "redis" else InProcessEventBus()
+    conversation = _conversation()
+    first = target.publish(conversation, "status", {"n": 0})
+    ids = target.publish_many(
+        conversation, [("delta", {"n": 1}), ("error", {"n": 2}), ("message", {"n": 3})]
+    )
+    assert len(ids) == 3
+    events = asyncio.run(target.read(conversation, first, 100))
+    assert [(e.id, e.event, e.data) for e in events] == [
+        (ids[0], "delta", {"n": 1}),
+        (ids[1], "error", {"n": 2}),
+        (ids[2], "message", {"n": 3}),
+    ]
+    if kind == "redis":  # the stream's expiry is (re)set with them
+        client = redis.Redis.from_url(settings.EVENT_BUS_URL)
+        assert 0 < client.ttl(event_bus._key(conversation)) <= event_bus.STREAM_TTL_SECONDS

@@ -26,6 +26,18 @@ def test_a_reply_is_claimed_once(reply):
     assert lifecycle.reply_claim(reply_id=reply.id) is None  # duplicate / redelivered task
 
 
+def test_the_claim_tells_whether_a_later_message_may_supersede_the_reply(
+    django_capture_on_commit_callbacks,
+):
+    conversation = ConversationFactory()
+    with django_capture_on_commit_callbacks(execute=False):
+        first = turn_start(conversation=conversation, content="one").reply
+        second = turn_start(conversation=conversation, content="two").reply
+    # Postgres: the claim's own statement answers (None elsewhere: the burst check asks).
+    assert lifecycle.reply_claim(reply_id=first.id).later_question is True
+    assert lifecycle.reply_claim(reply_id=second.id).later_question is False
+
+
 def test_a_finished_reply_cannot_be_claimed(reply):
     claimed = lifecycle.reply_claim(reply_id=reply.id)
     lifecycle.reply_complete(

@@ -108,6 +108,22 @@ def test_context_then_cache_then_generate_fill_the_turn(use_llm_stub):
     assert events[-1][0] == "message" and events[-1][1]["status"] == "completed"
 
 
+def test_fast_deltas_are_coalesced_and_the_end_follows_the_text(use_llm_stub):
+    """20 chunks 5 ms apart reach clients as a few `delta` events (at most one per
+    DELTA_COALESCE_SECONDS while they flow), then the rest and the final message."""
+    text = " ".join(f"w{n}" for n in range(20))
+    use_llm_stub.script(Reply(text=text, chunks=20, chunk_delay=0.005))
+    turn = claimed_turn()
+    for step in pipeline.STEPS:
+        step(turn)
+    pipeline.finish(turn)
+    events = published(turn.reply.conversation_id)
+    deltas = [d["text"] for e, d in events if e == "delta"]
+    assert "".join(deltas) == text
+    assert 1 <= len(deltas) <= 8  # 95 ms of chunks: about 3 windows, not 20 events
+    assert events[-1][0] == "message" and events[-1][1]["content"] == text  # then the end
+
+
 def test_a_lost_lease_ends_the_turn_silently(use_llm_stub):
     turn = claimed_turn()
     Message.objects.filter(pk=turn.reply.pk).update(claim_token=None)  # another worker took it
@@ -119,6 +135,8 @@ def test_a_lost_lease_ends_the_turn_silently(use_llm_stub):
 class _BrokenBus:
     def publish(self, *_args, **_kwargs):
         raise redis.ConnectionError("Redis is down")
+
+    publish_many = publish
 
 
 def test_a_failing_event_bus_never_fails_a_reply_or_calls_the_model_twice(
