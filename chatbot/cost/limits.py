@@ -1,9 +1,10 @@
 """What a customer's message must pass before it is stored (docs/cost-control.md).
 
-`message_send` calls `message_admit` before its transaction (budget, token count: nothing
-is locked while tiktoken works) and `caps_check` inside it, after locking the customer's
-row, so two concurrent sends by one customer are counted one after the other and a cap
-cannot be overshot by racing requests.
+`chatbot.replies.turn.turn_start_for` counts the message's tokens (`message_tokens`) before
+its transaction (nothing is locked while tiktoken works); inside it, after locking the
+customer's row, it counts (`caps_count`), checks the budget (`message_budget_check`, for a
+bot reply) and refuses past a cap (`caps_enforce`), so two concurrent sends by one customer
+are counted one after the other and a cap cannot be overshot by racing requests.
 """
 
 import uuid
@@ -14,7 +15,6 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import IntegerField, Subquery
 
-from accounts.models import User
 from accounts.selectors import model_preference_resolve
 from chatbot.cost.budgets import budget_check, budget_of
 from chatbot.prompt.tokens import TokenCount, count_tokens
@@ -23,17 +23,6 @@ from conversations.models import Conversation, Message
 
 # A client told "too many pending replies" may try again after about one reply's time.
 PENDING_RETRY_AFTER_SECONDS = 2
-
-
-def message_admit(*, conversation: Conversation, content: str, for_bot: bool = True) -> TokenCount:
-    """Refuse over-budget customers (BudgetExceeded, 429); count the message's tokens.
-
-    A message for a person (`for_bot=False`, docs/handoff.md) costs no model call: the
-    budget does not stop a customer from talking to staff."""
-    preference = model_preference_resolve(user_id=conversation.customer_id)
-    if for_bot:
-        budget_check(user_id=conversation.customer_id, budget=budget_of(preference))
-    return count_tokens(content, preference.model)
 
 
 def message_tokens(*, customer_id: uuid.UUID | None, content: str) -> TokenCount:
@@ -66,24 +55,6 @@ class SendCounts:
     in_flight: int = 0  # the customer's replies in flight, every conversation
     # The message already stored under the request's client_message_id (a retried POST).
     known_message_id: uuid.UUID | None = None
-
-
-def customer_lock(*, conversation: Conversation) -> None:
-    """Serialise this customer's sends (only theirs) until the transaction ends."""
-    if conversation.customer_id is not None:
-        list(
-            User.objects.select_for_update()
-            .filter(pk=conversation.customer_id)
-            .values_list("pk", flat=True)
-        )
-
-
-def caps_check(*, conversation: Conversation) -> SendCounts:
-    """Inside the send transaction: lock the customer, count, refuse past a cap."""
-    customer_lock(conversation=conversation)
-    counts = caps_count(conversation=conversation)
-    caps_enforce(counts=counts)
-    return counts
 
 
 def caps_count(
