@@ -9,7 +9,7 @@ from accounts.api import WidgetSessionViewSet
 from chatbot.insights.views import dashboard_view
 from chatbot.privacy.api import MeEraseView, MeExportView
 from chatbot.tools.api import ToolCallCancelView, ToolCallConfirmView, ToolCallListView
-from conversations.api import ConversationViewSet
+from conversations.api import ConversationViewSet, message_send_view
 from conversations.sse import conversation_events
 
 from . import views
@@ -19,6 +19,9 @@ router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("widget/sessions", WidgetSessionViewSet, basename="widget-session")
 router.register("conversations", ConversationViewSet, basename="conversation")
+# The message POST's light path (conversations.api.message_send_view) answers on the router's
+# own route and hands everything but a bearer client's JSON POST to the router's view.
+_messages = next(p for p in router.urls if p.name == "conversation-messages")
 
 # Swagger UI is served by the app itself (drf-spectacular-sidecar, no CDN) but has an inline
 # <style>; its init script is a separate request (the split view), so only this page's
@@ -59,6 +62,12 @@ urlpatterns = [
         name="tool-call-cancel",
     ),
     path("api/v1/me/export/", MeExportView.as_view(), name="me-export"),
+    # Before the router (which keeps the route: the OpenAPI schema documents it there).
+    re_path(
+        r"^api/v1/" + _messages.pattern.regex.pattern.lstrip("^"),
+        message_send_view(_messages.callback),
+        name=_messages.name,
+    ),
     path("api/v1/me/erase/", MeEraseView.as_view(), name="me-erase"),
     path("api/v1/", include(router.urls)),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),

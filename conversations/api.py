@@ -1,14 +1,26 @@
 """Customer chat API. Views parse, authorise (by scoping) and call one service/selector."""
 
+import uuid
+
+import orjson
+from django.conf import settings
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from accounts.authentication import bearer_token_check, parse_bearer
+from chatbot.platform.errors import ApplicationError, error_body
 from chatbot.platform.openapi import error_response
-from chatbot.platform.throttling import CustomerWriteThrottle, WidgetKeyWriteThrottle
-from chatbot.replies.turn import turn_start
+from chatbot.platform.throttling import (
+    CustomerWriteThrottle,
+    WidgetKeyWriteThrottle,
+    rate_hits,
+)
+from chatbot.replies.turn import TurnStarted, turn_start, turn_start_for
 
 from . import selectors, services
 from .models import Conversation
@@ -189,13 +201,143 @@ class ConversationViewSet(
             content=params.validated_data["content"],
             client_message_id=params.validated_data.get("client_message_id"),
         )
-        # SendResultSerializer's shape (the schema), built without DRF on this hot path.
-        body = {
-            "message": message_payload(result.message),
-            # No reply while a person owns the conversation (docs/handoff.md).
-            "reply": message_payload(result.reply) if result.reply is not None else None,
-        }
-        response = Response(body, status=status.HTTP_202_ACCEPTED)
+        response = Response(_send_result(result), status=status.HTTP_202_ACCEPTED)
         if not result.created:
             response["Idempotent-Replayed"] = "true"
         return response
+
+
+def _send_result(result: TurnStarted) -> dict:
+    # SendResultSerializer's shape (the schema), built without DRF on this hot path.
+    return {
+        "message": message_payload(result.message),
+        # No reply while a person owns the conversation (docs/handoff.md).
+        "reply": message_payload(result.reply) if result.reply is not None else None,
+    }
+
+
+# The message POST outside DRF (docs/benchmarks.md, "The message POST outside DRF").
+#
+# The widget's POST (a bearer token, a JSON body) is served by `message_send_view` without
+# DRF's dispatch: the same authentication (bearer_token_check), both write throttles in one
+# Redis round trip (rate_hits), the same validation and the same service, answering what
+# ConversationViewSet.messages answers, byte for byte. Anything else (GET, session cookies,
+# no or malformed credentials, another content type or Accept, a body or token the fast
+# path would refuse) goes to the viewset unchanged, so every error stays DRF's own. The
+# route stays in the router too: the OpenAPI schema documents the viewset's action.
+
+_ALLOW = "GET, POST, HEAD, OPTIONS"  # what DRF answers on this route
+_JSON_ACCEPTS = {"application/json", "application/*", "*/*"}
+
+
+def _json(body: dict, status_code: int) -> HttpResponse:
+    # As DRF's JSONRenderer writes it: compact, UTF-8.
+    response = HttpResponse(orjson.dumps(body), content_type="application/json", status=status_code)
+    response["Allow"] = _ALLOW
+    return response
+
+
+def _plain_json_post(request) -> bool:
+    """A POST the viewset would parse as JSON and answer in JSON, with nothing to negotiate."""
+    if request.GET or request.content_type != "application/json":
+        return False  # `?format=` and the other parsers are DRF's
+    if request.content_params.get("charset", "utf-8").lower() != "utf-8":
+        return False
+    accept = request.headers.get("Accept")
+    if not accept:
+        return True
+    media = [part.strip() for part in accept.split(",")]
+    # JSONRenderer honours `indent=` in Accept: leave any parameter to DRF.
+    return any(m in _JSON_ACCEPTS for m in media) and not any(";" in m for m in media)
+
+
+def _message_params(raw: bytes) -> tuple[str, str | None] | None:
+    """MessageCreateSerializer's result for a body it accepts as is; None for any other."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    content, client_message_id = data.get("content"), data.get("client_message_id")
+    if not isinstance(content, str):
+        return None
+    content = content.strip()
+    if not content or len(content) > settings.CHAT_MAX_MESSAGE_CHARS or "\x00" in content:
+        return None
+    if client_message_id is not None:
+        if not isinstance(client_message_id, str):
+            return None
+        client_message_id = client_message_id.strip()
+        if not client_message_id or len(client_message_id) > 64 or "\x00" in client_message_id:
+            return None
+    try:  # DRF's CharField refuses surrogates
+        content.encode()
+        if client_message_id:
+            client_message_id.encode()
+    except UnicodeEncodeError:
+        return None
+    return content, client_message_id
+
+
+def message_send_view(viewset_view):
+    """`POST /api/v1/conversations/{pk}/messages/` for bearer clients; `viewset_view` (the
+    router's view of ConversationViewSet.messages) for everything else."""
+
+    @csrf_exempt  # as DRF's views: a bearer request carries no cookie to forge
+    def view(request, pk):
+        if request.method != "POST" or not _plain_json_post(request):
+            return viewset_view(request, pk=pk)
+        try:
+            raw_token = parse_bearer(request.headers.get("Authorization", "").encode())
+            conversation_id = uuid.UUID(pk)
+        except (exceptions.AuthenticationFailed, ValueError):
+            return viewset_view(request, pk=pk)
+        params = _message_params(request.body) if raw_token else None
+        if params is None:
+            return viewset_view(request, pk=pk)
+        try:
+            token = bearer_token_check(raw_token=raw_token, origin=request.headers.get("Origin"))
+        except (exceptions.APIException, ApplicationError):
+            return viewset_view(request, pk=pk)  # it refuses the same token the same way
+        request.user = token.user
+        if refused := _throttled(token):
+            return refused
+        content, client_message_id = params
+        try:
+            result = turn_start_for(
+                customer_id=token.user_id,
+                conversation_id=conversation_id,
+                content=content,
+                client_message_id=client_message_id,
+            )
+        except ApplicationError as error:
+            response = _json(
+                error_body(error.code, error.message, **error.extra), error.status_code
+            )
+            if "retry_after" in error.extra:
+                response["Retry-After"] = str(int(error.extra["retry_after"]))
+            return response
+        response = _json(_send_result(result), status.HTTP_202_ACCEPTED)
+        if not result.created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    return view
+
+
+def _throttled(token) -> HttpResponse | None:
+    """CustomerWriteThrottle and WidgetKeyWriteThrottle, counted in one Redis round trip."""
+    rates = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {})
+    hits = []
+    if rate := rates.get(CustomerWriteThrottle.scope):
+        hits.append((rate, CustomerWriteThrottle.scope, str(token.user_id)))
+    if (rate := rates.get(WidgetKeyWriteThrottle.scope)) and token.widget_key_id is not None:
+        hits.append((rate, WidgetKeyWriteThrottle.scope, str(token.widget_key_id)))
+    wait = rate_hits(hits=hits) if hits else None
+    if wait is None:
+        return None
+    refused = exceptions.Throttled(wait)
+    response = _json(error_body("rate_limited", str(refused.detail)), 429)
+    response["Retry-After"] = str(refused.wait)  # DRF: the wait rounded up
+    return response

@@ -7,6 +7,13 @@ class ConversationError(ApplicationError):
     code = "conversation_error"
 
 
+class ConversationNotFound(ConversationError):
+    """Not one of the requesting customer's conversations (the API's plain 404)."""
+
+    code = "not_found"
+    status_code = 404
+
+
 class ConversationClosed(ConversationError):
     code = "conversation_closed"
     status_code = 409

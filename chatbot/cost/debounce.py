@@ -31,7 +31,7 @@ from conversations.models import Conversation, Message, ModerationFlag
 def reply_countdown(*, conversation: Conversation, in_burst: bool | None = None) -> float | None:
     """How long a new message's reply should wait: the window while an earlier reply of the
     conversation is still to come (a burst), or None to answer at once. `in_burst`: already
-    counted by the caller (chatbot.cost.limits.caps_check), no query here."""
+    counted by the caller (chatbot.cost.limits.caps_count), no query here."""
     if not settings.CHAT_DEBOUNCE_SECONDS:
         return None
     if in_burst is not None:

@@ -119,6 +119,49 @@ def rate_hit(*, rate: str, scope: str, ident: str) -> float | None:
     return _wait(LIMITERS.local, item, scope, ident)
 
 
+def rate_hits(*, hits: list[tuple[str, str, str]]) -> float | None:
+    """Count one hit against each `(rate, scope, ident)` in one Redis round trip.
+
+    The same counting, keys and fallback as `rate_hit` called once per limit (DRF counts
+    every throttle of a view even when an earlier one refused): the `limits` library's own
+    moving-window script, run for every limit in one pipeline. None: all allowed; else the
+    longest wait in seconds."""
+    items = [(parse_rate(rate), scope, ident) for rate, scope, ident in hits]
+    shared = LIMITERS.shared()
+    if shared is not None:
+        try:
+            return _hits_shared(shared, items)
+        except Exception as error:
+            if not _is_storage_error(error):
+                raise
+            LIMITERS.redis_failed(error)
+    waits = [
+        _wait(LIMITERS.local, item, scope, ident)
+        for item, scope, ident in items
+        if not LIMITERS.local.hit(item, scope, ident)
+    ]
+    return max(waits, default=None)
+
+
+def _hits_shared(limiter: MovingWindowRateLimiter, items: list) -> float | None:
+    storage = limiter.storage  # RedisStorage: what `MovingWindowRateLimiter.hit` calls
+    now = time.time()
+    with storage.get_connection().pipeline(transaction=False) as pipe:
+        for item, scope, ident in items:
+            storage.lua_acquire_moving_window(
+                [storage.prefixed_key(item.key_for(scope, ident))],
+                [now, item.amount, item.get_expiry(), 1],
+                client=pipe,
+            )
+        acquired = pipe.execute()
+    waits = [
+        _wait(limiter, item, scope, ident)
+        for (item, scope, ident), ok in zip(items, acquired, strict=True)
+        if not ok
+    ]
+    return max(waits, default=None)
+
+
 def _wait(limiter: MovingWindowRateLimiter, item, scope: str, ident: str) -> float:
     reset_at, _remaining = limiter.get_window_stats(item, scope, ident)
     return max(1.0, reset_at - time.time())

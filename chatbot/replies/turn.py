@@ -13,6 +13,7 @@ and Chinese) requests the handoff in the same transaction instead of getting a b
 """
 
 import logging
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -21,7 +22,8 @@ from django.utils import timezone
 
 from chatbot.cost import budgets, debounce, limits
 from chatbot.platform import live_events
-from conversations.errors import ConversationClosed
+from chatbot.prompt.tokens import TokenCount
+from conversations.errors import ConversationClosed, ConversationNotFound
 from conversations.handoff_rules import handoff_phrase_in
 from conversations.models import Conversation, Message
 from conversations.services import conversation_handoff_request
@@ -49,6 +51,30 @@ def _turn_already_started(conversation: Conversation, client_message_id: str) ->
     return TurnStarted(message=message, reply=getattr(message, "reply", None), created=False)
 
 
+def _turn_replayed(message_id) -> TurnStarted:
+    message = Message.objects.select_related("reply").get(pk=message_id)
+    return TurnStarted(message=message, reply=getattr(message, "reply", None), created=False)
+
+
+class _Replayed(Exception):
+    """Leaves the send's transaction (rolling back its stamp): the message was stored."""
+
+    def __init__(self, message_id):
+        self.message_id = message_id
+
+
+def _conversation_locked(customer_id, conversation_id) -> Conversation | None:
+    """The customer's conversation, their row locked in the same statement.
+
+    The lock serialises this customer's sends (only theirs) until the transaction ends; the
+    counts (chatbot.cost.limits.caps_count) are the next statement, so they see what a
+    send before ours wrote."""
+    conversations = Conversation.objects.filter(pk=conversation_id, customer_id=customer_id)
+    if customer_id is not None:
+        conversations = conversations.select_related("customer").select_for_update(of=("customer",))
+    return conversations.first()
+
+
 def _after_commit(message: Message, reply: Message, countdown: float | None) -> None:
     live.message_publish(message=message)
     live.message_publish(message=reply)
@@ -74,76 +100,101 @@ def _message_for_person(
     content: str,
     client_message_id: str | None,
     asked_phrase: str | None,
+    tokens: TokenCount,
+    now,
 ) -> TurnStarted:
-    """Store the customer's message without a bot reply; ask for a person if they did."""
-    tokens = limits.message_admit(conversation=conversation, content=content, for_bot=False)
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            limits.caps_check(conversation=conversation)
-            message = Message.objects.create(
-                conversation=conversation,
-                role=Message.Role.USER,
-                content=content,
-                status=Message.Status.COMPLETED,
-                client_message_id=client_message_id or None,
-                completed_at=now,
-                token_count=tokens.tokens,
-                token_count_estimated=tokens.estimated,
-            )
-            Conversation.objects.filter(pk=conversation.pk).update(
-                last_message_at=now, updated_at=now
-            )
-            if asked_phrase:
-                conversation_handoff_request(
-                    conversation=conversation,
-                    reason="asked_in_message",
-                    requested_by=conversation.customer,
-                    source="message",
-                    note=asked_phrase,
-                )
-            transaction.on_commit(lambda: _for_person_after_commit(message))
-    except IntegrityError:
-        if client_message_id and (known := _turn_already_started(conversation, client_message_id)):
-            return known
-        raise
+    """Store the customer's message without a bot reply; ask for a person if they did.
+
+    Inside the send's transaction, after the caps were checked and the conversation stamped."""
+    message = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.USER,
+        content=content,
+        status=Message.Status.COMPLETED,
+        client_message_id=client_message_id or None,
+        completed_at=now,
+        token_count=tokens.tokens,
+        token_count_estimated=tokens.estimated,
+    )
+    if asked_phrase:
+        conversation_handoff_request(
+            conversation=conversation,
+            reason="asked_in_message",
+            requested_by=conversation.customer,
+            source="message",
+            note=asked_phrase,
+        )
+    transaction.on_commit(lambda: _for_person_after_commit(message))
     return TurnStarted(message=message, reply=None, created=True)
 
 
 def turn_start(
     *, conversation: Conversation, content: str, client_message_id: str | None = None
 ) -> TurnStarted:
+    """`turn_start_for` the conversation's customer (re-read under their lock)."""
+    return turn_start_for(
+        customer_id=conversation.customer_id,
+        conversation_id=conversation.pk,
+        content=content,
+        client_message_id=client_message_id,
+    )
+
+
+def turn_start_for(
+    *,
+    customer_id: uuid.UUID | None,
+    conversation_id: uuid.UUID,
+    content: str,
+    client_message_id: str | None = None,
+) -> TurnStarted:
     """Store the customer's message and a pending reply, then enqueue the reply's task.
 
     Re-sending the same `client_message_id` returns the first result and writes nothing.
-    Refused before anything is written: a closed conversation, an exhausted budget (the
-    error then offers a person), a conversation or in-flight cap (chatbot.cost.limits).
-    While a person handles the conversation, or when the message asks for one, the
-    message is stored without a reply (`reply` is None).
-    """
-    if conversation.status == Conversation.Status.CLOSED:
-        raise ConversationClosed("This conversation is closed; start a new one.")
-    if client_message_id and (known := _turn_already_started(conversation, client_message_id)):
-        return known
-    if conversation.handling != Conversation.Handling.BOT:
-        return _message_for_person(conversation, content, client_message_id, None)
-    if settings.HANDOFF_ENABLED and (phrase := handoff_phrase_in(content)):
-        return _message_for_person(conversation, content, client_message_id, phrase)
-    try:
-        tokens = limits.message_admit(conversation=conversation, content=content)
-    except budgets.BudgetExceeded as error:
-        if settings.HANDOFF_ENABLED:  # rather than only an apology: a person can still help
-            error.extra["handoff_offered"] = True
-        raise
+    Refused before anything is written: another customer's (or no) conversation (404), a
+    closed conversation, an exhausted budget (the error then offers a person), a
+    conversation or in-flight cap (chatbot.cost.limits). While a person handles the
+    conversation, or when the message asks for one, the message is stored without a reply
+    (`reply` is None).
 
+    Four statements on Postgres for a bot turn: the conversation with the customer's row
+    lock, the counts with the conversation's stamp, both rows in one INSERT (the token's
+    lookup before makes the POST's four). The tokens are counted before the lock.
+    """
+    tokens = limits.message_tokens(customer_id=customer_id, content=content)
     now = timezone.now()
     try:
         with transaction.atomic():
-            counts = limits.caps_check(conversation=conversation)
+            conversation = _conversation_locked(customer_id, conversation_id)
+            if conversation is None:
+                raise ConversationNotFound("Not found.")
+            if conversation.status == Conversation.Status.CLOSED:
+                raise ConversationClosed("This conversation is closed; start a new one.")
+            counts = limits.caps_count(
+                conversation=conversation, client_message_id=client_message_id, stamp_at=now
+            )
+            if counts.known_message_id is not None:
+                raise _Replayed(counts.known_message_id)
+            if conversation.handling != Conversation.Handling.BOT:
+                limits.caps_enforce(counts=counts)
+                return _message_for_person(
+                    conversation, content, client_message_id, None, tokens, now
+                )
+            if settings.HANDOFF_ENABLED and (phrase := handoff_phrase_in(content)):
+                limits.caps_enforce(counts=counts)
+                return _message_for_person(
+                    conversation, content, client_message_id, phrase, tokens, now
+                )
+            try:
+                limits.message_budget_check(customer_id=customer_id)
+            except budgets.BudgetExceeded as error:
+                if settings.HANDOFF_ENABLED:  # rather than only an apology: a person can help
+                    error.extra["handoff_offered"] = True
+                raise
+            limits.caps_enforce(counts=counts)
             countdown = debounce.reply_countdown(
                 conversation=conversation, in_burst=counts.replies_in_flight_here
             )
-            message = Message.objects.create(
+            message = Message(
                 conversation=conversation,
                 role=Message.Role.USER,
                 content=content,
@@ -153,18 +204,20 @@ def turn_start(
                 token_count=tokens.tokens,
                 token_count_estimated=tokens.estimated,
             )
-            reply = Message.objects.create(
+            reply = Message(
                 conversation=conversation,
                 role=Message.Role.ASSISTANT,
                 status=Message.Status.PENDING,
                 reply_to=message,
             )
-            Conversation.objects.filter(pk=conversation.pk).update(
-                last_message_at=now, updated_at=now
-            )
+            Message.objects.bulk_create([message, reply])  # one INSERT of both rows
             transaction.on_commit(lambda: _after_commit(message, reply, countdown))
+    except _Replayed as replayed:
+        return _turn_replayed(replayed.message_id)
     except IntegrityError:
-        # A concurrent request with the same client_message_id won the race.
+        # A concurrent request with the same client_message_id won the race (a conversation
+        # without a customer takes no lock).
+        conversation = Conversation(pk=conversation_id, customer_id=customer_id)
         if client_message_id and (known := _turn_already_started(conversation, client_message_id)):
             return known
         raise

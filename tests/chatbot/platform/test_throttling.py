@@ -10,7 +10,13 @@ from django.core.cache import cache
 from django.test import RequestFactory
 from rest_framework.request import Request
 
-from chatbot.platform.throttling import LIMITERS, CustomerWriteThrottle, WidgetSessionThrottle
+from chatbot.platform.throttling import (
+    LIMITERS,
+    CustomerWriteThrottle,
+    WidgetKeyWriteThrottle,
+    WidgetSessionThrottle,
+    rate_hits,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +93,61 @@ def test_refusal_says_how_long_to_wait(rates):
     assert throttle.allow_request(request, None) and throttle.allow_request(request, None)
     assert not throttle.allow_request(request, None)
     assert 1 <= throttle.wait() <= 60
+
+
+# `rate_hits`: the message POST's throttles, several limits in one Redis round trip.
+
+
+def _writes(user_id: str, key_id: str) -> list[tuple[str, str, str]]:
+    return [
+        ("3/minute", CustomerWriteThrottle.scope, user_id),
+        ("5/minute", WidgetKeyWriteThrottle.scope, key_id),
+    ]
+
+
+def test_rate_hits_count_on_the_throttles_own_counters(rates):
+    """One hit through `rate_hits` is one hit for the DRF throttle of the same scope."""
+    rates(chat_user="3/minute")
+    user = _User(uuid.uuid4())
+    hits = _writes(str(user.pk), str(uuid.uuid4()))
+    assert rate_hits(hits=hits) is None
+    assert rate_hits(hits=hits) is None
+    request = Request(RequestFactory().post("/api/v1/conversations/"))
+    request.user = user
+    assert CustomerWriteThrottle().allow_request(request, view=None)  # the third
+    wait = rate_hits(hits=hits)  # the fourth: the customer's limit refuses
+    assert wait is not None and 1 <= wait <= 60
+
+
+def test_rate_hits_count_every_limit_and_answer_the_longest_wait():
+    """As DRF: every throttle counts the request, even when another refused it."""
+    key_id = str(uuid.uuid4())
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    for _ in range(3):
+        assert rate_hits(hits=_writes(first, key_id)) is None
+    assert rate_hits(hits=_writes(first, key_id)) is not None  # the customer's cap; key: 4
+    assert rate_hits(hits=_writes(second, key_id)) is None  # the key's fifth
+    wait = rate_hits(hits=_writes(second, key_id))  # the key's sixth: refused
+    assert wait is not None and 1 <= wait <= 60
+
+
+def test_concurrent_rate_hits_accept_exactly_the_limit():
+    user_id, key_id = str(uuid.uuid4()), str(uuid.uuid4())
+    hits = [("20/minute", CustomerWriteThrottle.scope, user_id)]
+    hits.append(("1000/minute", WidgetKeyWriteThrottle.scope, key_id))
+    barrier = threading.Barrier(60)
+
+    def one(_n):
+        barrier.wait()
+        return rate_hits(hits=hits) is None
+
+    with ThreadPoolExecutor(max_workers=60) as pool:
+        assert sum(pool.map(one, range(60))) == 20
+
+
+def test_rate_hits_fail_open_to_local_counts_when_redis_is_unreachable(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    hits = [("2/minute", CustomerWriteThrottle.scope, str(uuid.uuid4()))]
+    assert rate_hits(hits=hits) is None
+    assert rate_hits(hits=hits) is None
+    assert rate_hits(hits=hits) is not None  # still limited, in this process

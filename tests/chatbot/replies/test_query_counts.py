@@ -2,7 +2,7 @@
 worker's whole turn, counted on the real database with the real stub model.
 
 In a test every transaction is a savepoint inside the test's own: those statements
-(SAVEPOINT / RELEASE) are not sent in production and are not counted as work here."""
+(SAVEPOINT / RELEASE / ROLLBACK TO) are not sent in production and are not counted as work here."""
 
 from unittest import mock
 
@@ -16,7 +16,7 @@ from tests.factories import ConversationFactory
 
 pytestmark = pytest.mark.django_db
 
-POST_STATEMENTS = 7  # token, conversation, lock, counts, two inserts, conversation stamp
+POST_STATEMENTS = 4  # token; conversation + lock; counts + stamp; both inserts (docs/benchmarks.md)
 # claim (which also tells whether a later message could supersede the reply, so the burst
 # check needs no statement of its own in a turn like these), history, ledger, reply +
 # conversation stamp
@@ -30,7 +30,7 @@ def _work(captured) -> list[str]:
     return [
         q["sql"]
         for q in captured.captured_queries
-        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT"))
     ]
 
 
@@ -45,12 +45,13 @@ def conversation(settings, use_llm_stub, monkeypatch):
     return conversation
 
 
-def _post(client, conversation, content: str):
+def _post(client, conversation, content: str, client_message_id: str | None = None):
+    body = {"content": content}
+    if client_message_id:  # as the widget sends it
+        body["client_message_id"] = client_message_id
     with mock.patch("chatbot.replies.lifecycle.reply_enqueue"):  # the worker runs below
         response = client.post(
-            f"/api/v1/conversations/{conversation.id}/messages/",
-            {"content": content},
-            format="json",
+            f"/api/v1/conversations/{conversation.id}/messages/", body, format="json"
         )
     assert response.status_code == 202, response.content
     return response.json()
@@ -62,9 +63,23 @@ def test_a_post_sends_a_constant_few_statements(conversation, django_assert_max_
     pipeline.reply_generate(reply_id=first["reply"]["id"])
     for turn in range(3):  # a longer conversation costs the same
         with django_assert_max_num_queries(POST_STATEMENTS + 2) as captured:
-            body = _post(client, conversation, f"question {turn}")
+            # The idempotency key is looked up in the counts' statement, not one of its own.
+            body = _post(client, conversation, f"question {turn}", client_message_id=f"m{turn}")
         assert len(_work(captured)) <= POST_STATEMENTS, _work(captured)
         pipeline.reply_generate(reply_id=body["reply"]["id"])
+
+
+def test_a_retried_post_writes_nothing_in_as_few_statements(
+    conversation, django_assert_max_num_queries
+):
+    client = client_for(conversation.customer)
+    first = _post(client, conversation, "question", client_message_id="m1")
+    with django_assert_max_num_queries(POST_STATEMENTS + 3) as captured:
+        again = _post(client, conversation, "question", client_message_id="m1")
+    # token; conversation + lock; counts (the key found; the stamp rolled back); the replay
+    assert len(_work(captured)) <= POST_STATEMENTS, _work(captured)
+    assert again == first
+    assert Message.objects.filter(conversation=conversation).count() == 2
 
 
 def test_a_worker_turn_sends_a_constant_few_statements(conversation, django_assert_max_num_queries):
