@@ -221,20 +221,21 @@ def random_vectors(model: str, dims: int) -> None:
                     for pk, vector in zip(ids, vectors, strict=True)
                 ],
             )
-    with connection.cursor() as cursor:  # as autovacuum would (index-only scans need it)
-        cursor.execute("VACUUM ANALYZE knowledge_chunk")
     print(f"{len(todo)} chunk vectors written in {time.perf_counter() - started:.0f} s")
 
 
 def vector_times(args, asked, model: str, line) -> None:
     import numpy as np
     from django.conf import settings
+    from django.db import connection
 
     from chatbot.knowledge import embeddings
     from chatbot.knowledge.retrieval import FUSION_CANDIDATES, knowledge_search
 
     settings.KNOWLEDGE_EMBEDDING_MODEL = model
     random_vectors(model, args.vectors)
+    with connection.cursor() as cursor:  # as autovacuum would (index-only scans need it)
+        cursor.execute("VACUUM ANALYZE knowledge_chunk")
     depth = args.limit * FUSION_CANDIDATES
     rng = np.random.default_rng(7)
     ready = {q: rng.standard_normal(args.vectors).tolist() for _, q in asked}
