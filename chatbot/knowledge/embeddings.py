@@ -209,10 +209,13 @@ def _ranked(ids, vector, limit: int) -> list[int]:
         logger.warning("embedding sizes differ (model changed?): vectors skipped")
         return []
     # The whole matrix when the key sees most of it (no copy), else the key's rows only.
-    if rows.size * 2 >= store.ids.size:
-        scores = (store.matrix @ question)[rows]
-    else:
-        scores = store.matrix[rows] @ question
+    # einsum, not `@`: the BLAS matrix-vector product spreads 10,000 x 384 over OpenBLAS's
+    # threads, which on a busy machine wait for cores (12 ms median, 98 ms p99 on the shared
+    # 2-core machine) where einsum's single-threaded loop takes 0.6 ms.
+    matrix = store.matrix if rows.size * 2 >= store.ids.size else store.matrix[rows]
+    scores = np.einsum("ij,j->i", matrix, question)
+    if matrix is store.matrix:
+        scores = scores[rows]
     chunk_ids = store.ids[rows]
     if limit < scores.size:
         # The best `limit` (and every tie with the last of them), then sorted exactly.
