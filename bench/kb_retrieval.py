@@ -221,7 +221,7 @@ def run_vectors(questions, pk_to_id):
     return score, statistics.median(times) * 1000
 
 
-def measure_hybrid(questions, pk_to_id, rows) -> None:
+def measure_hybrid(questions, pk_to_id, rows, weights: list[float], ks: list[int]) -> None:
     """Embed every chunk through the application's path, then the two rows per language."""
     from django.conf import settings
 
@@ -229,6 +229,7 @@ def measure_hybrid(questions, pk_to_id, rows) -> None:
     from chatbot.knowledge.models import Chunk
 
     model = settings.KNOWLEDGE_EMBEDDING_MODEL
+    default_k = retrieval.RRF_K
     started = time.perf_counter()
     done = embeddings.chunks_embed(chunk_ids=list(Chunk.objects.values_list("pk", flat=True)))
     print(f"{model}: {done} chunks embedded in {time.perf_counter() - started:.1f} s")
@@ -236,10 +237,14 @@ def measure_hybrid(questions, pk_to_id, rows) -> None:
         score, ms = run_vectors(questions[lang], pk_to_id)
         rows[lang].append(f"{lang:<4} {'embeddings alone, ' + model:<44} {score.row()} {ms:10.2f}")
         print(rows[lang][-1], flush=True)  # as they come: a model's rows take minutes
-        score, ms, _ = run_search(questions[lang], pk_to_id, 0)
-        label = f"hybrid, {model}, RRF k={retrieval.RRF_K}"
-        rows[lang].append(f"{lang:<4} {label:<44} {score.row()} {ms:10.2f}")
-        print(rows[lang][-1], flush=True)
+        for k in ks or [retrieval.RRF_K]:
+            for weight in weights:
+                retrieval.RRF_K, settings.KNOWLEDGE_EMBEDDING_WEIGHT = k, weight
+                score, ms, _ = run_search(questions[lang], pk_to_id, 0)
+                label = f"hybrid, {model}, RRF k={k} w={weight:g}"
+                rows[lang].append(f"{lang:<4} {label:<44} {score.row()} {ms:10.2f}")
+                print(rows[lang][-1], flush=True)
+        retrieval.RRF_K = default_k
 
 
 def run_hybrid(args, questions, pk_to_id, rows) -> None:
@@ -248,12 +253,18 @@ def run_hybrid(args, questions, pk_to_id, rows) -> None:
     from bench.embedding_server import running
     from chatbot.settings import base  # the configured values, before the bench's overrides
 
+    weights = (
+        [float(w) for w in args.embedding_weights.split(",")]
+        if args.embedding_weights
+        else [base.KNOWLEDGE_EMBEDDING_WEIGHT]
+    )
+    ks = [int(k) for k in args.rrf_k.split(",")] if args.rrf_k else []
     if settings.KNOWLEDGE_CHINESE_SEGMENTER != base.KNOWLEDGE_CHINESE_SEGMENTER:
         settings.KNOWLEDGE_CHINESE_SEGMENTER = base.KNOWLEDGE_CHINESE_SEGMENTER
         reindex_all()
     if not args.embedding_server:
         settings.KNOWLEDGE_EMBEDDING_MODEL = os.environ["KNOWLEDGE_EMBEDDING_MODEL"]
-        measure_hybrid(questions, pk_to_id, rows)
+        measure_hybrid(questions, pk_to_id, rows, weights, ks)
         return
     for backend in args.embedding_server.split(","):
         with running(python=args.embedding_python, backend=backend, port=args.embedding_port) as (
@@ -264,7 +275,7 @@ def run_hybrid(args, questions, pk_to_id, rows) -> None:
             settings.KNOWLEDGE_EMBEDDING_BASE_URL = base_url
             settings.KNOWLEDGE_EMBEDDING_API_KEY = "local"
             settings.KNOWLEDGE_EMBEDDING_TIMEOUT = 600.0  # a shared CPU
-            measure_hybrid(questions, pk_to_id, rows)
+            measure_hybrid(questions, pk_to_id, rows, weights, ks)
     settings.KNOWLEDGE_EMBEDDING_MODEL = ""
 
 
@@ -287,6 +298,15 @@ def main() -> int:
         help="the embedding venv's python (default: $EMBEDDING_PYTHON)",
     )
     parser.add_argument("--embedding-port", type=int, default=18100)
+    parser.add_argument(
+        "--embedding-weights",
+        default="",
+        metavar="W,W",
+        help="hybrid rows for these KNOWLEDGE_EMBEDDING_WEIGHT values (default: the setting)",
+    )
+    parser.add_argument(
+        "--rrf-k", default="", metavar="K,K", help="hybrid rows for these RRF k (default: ours)"
+    )
     args = parser.parse_args()
     if args.embedding_server and not args.embedding_python:
         parser.error("--embedding-server needs --embedding-python (or EMBEDDING_PYTHON)")
