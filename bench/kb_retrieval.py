@@ -28,6 +28,9 @@ Rows, per language:
   `--embedding-port` for each model in turn. The chunks are embedded through the
   application's own path (`embeddings.chunks_embed`, what the Celery task runs); the
   Chinese vector is built with the application's default segmenter for these rows.
+  `--rrf-k 60,5` and `--embedding-weights 1,3` add a hybrid row per combination (the
+  fusion's k and KNOWLEDGE_EMBEDDING_WEIGHT), the question vectors then come from the
+  server's cache if it has one (`embedding_server.py --cache N`).
   Without either, the line says it was not measured.
 The last column is the median time of one knowledge_search call (the database round trip
 included), next to BM25's in-memory scoring of the same question.
