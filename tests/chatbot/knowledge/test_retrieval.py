@@ -103,14 +103,3 @@ def test_reciprocal_rank_fusion_rewards_agreement():
     fused = reciprocal_rank_fusion([[1, 2, 3], [3, 1, 4]], k=60)
     assert max(fused, key=fused.get) == 1
     assert fused[3] > fused[2] and fused[4] == pytest.approx(1 / 63)
-
-
-def test_weighted_fusion_lets_the_stronger_ranking_lead():
-    text, vectors = [1, 2, 3], [3, 4, 1]
-    plain = reciprocal_rank_fusion([text, vectors], k=60)
-    assert max(plain, key=plain.get) == 1  # ranks 1 and 3 beat ranks 3 and 1 only by the id
-    weighted = reciprocal_rank_fusion([text, vectors], k=60, weights=[1.0, 2.0])
-    assert max(weighted, key=weighted.get) == 3
-    assert weighted[4] == pytest.approx(2 / 62) and weighted[2] == pytest.approx(1 / 62)
-    with pytest.raises(ValueError):
-        reciprocal_rank_fusion([text, vectors], weights=[1.0])
