@@ -82,7 +82,7 @@ class _Store:
     the chunk ids sorted for a vectorised id → row lookup. Replaced whole on every load (new
     chunks are rare), so a search reads a consistent snapshot without a lock."""
 
-    def __init__(self, model: str, ids=None, matrix=None):
+    def __init__(self, model: str, ids=None, matrix=None, unusable=None):
         import numpy as np
 
         self.model = model
@@ -90,18 +90,26 @@ class _Store:
         self.matrix = np.zeros((0, 0), dtype=np.float32) if matrix is None else matrix
         self.order = np.argsort(self.ids, kind="stable")
         self.sorted_ids = self.ids[self.order]
+        # Chunk ids read once without a usable vector (another size): not read again.
+        self.unusable = np.zeros(0, dtype=np.int64) if unusable is None else unusable
 
     def rows(self, chunk_ids):
-        """(rows of the chunks held, the chunk ids not held)."""
+        """(rows of the chunks held, the chunk ids neither held nor known unusable)."""
         import numpy as np
 
-        if not self.sorted_ids.size:
-            return np.zeros(0, dtype=np.int64), chunk_ids
-        at = np.minimum(np.searchsorted(self.sorted_ids, chunk_ids), self.sorted_ids.size - 1)
-        held = self.sorted_ids[at] == chunk_ids
-        return self.order[at[held]], chunk_ids[~held]
+        if self.sorted_ids.size:
+            at = np.minimum(np.searchsorted(self.sorted_ids, chunk_ids), self.sorted_ids.size - 1)
+            held = self.sorted_ids[at] == chunk_ids
+            rows, missing = self.order[at[held]], chunk_ids[~held]
+        else:
+            rows, missing = np.zeros(0, dtype=np.int64), chunk_ids
+        if self.unusable.size and missing.size:
+            missing = missing[~np.isin(missing, self.unusable)]
+        return rows, missing
 
-    def with_vectors(self, pairs: list[tuple[int, list[float]]]) -> "_Store":
+    def with_vectors(self, pairs: list[tuple[int, list[float]]], asked) -> "_Store":
+        """A store with these (chunk id, vector) pairs added; the `asked` ids that got no
+        usable vector are remembered as unusable."""
         import numpy as np
 
         dimension = self.matrix.shape[1] if self.ids.size else None
@@ -113,16 +121,17 @@ class _Store:
                 "embedding sizes differ (model changed?): %d vectors skipped",
                 len(pairs) - len(kept),
             )
+        ids = np.asarray([pk for pk, _ in kept], dtype=np.int64)
+        unusable = np.union1d(self.unusable, np.setdiff1d(asked, ids))
         if not kept:
-            return self
+            return _Store(self.model, self.ids, self.matrix, unusable)
         added = np.asarray([vector for _, vector in kept], dtype=np.float32)
         norms = np.linalg.norm(added, axis=1, keepdims=True)
         added /= np.where(norms > 0, norms, 1.0)
-        ids = np.asarray([pk for pk, _ in kept], dtype=np.int64)
         if self.ids.size:
             ids = np.concatenate([self.ids, ids])
             added = np.concatenate([self.matrix, added])
-        return _Store(self.model, ids, added)
+        return _Store(self.model, ids, added, unusable)
 
 
 _store: _Store | None = None
@@ -157,7 +166,7 @@ def _loaded(chunk_ids) -> tuple[_Store, object]:
         if _store is not None and _store.model == model:
             store = _store  # another thread may have loaded some meanwhile
         held = set(store.ids[store.rows(missing)[0]].tolist())
-        store = store.with_vectors([(pk, v) for pk, v in pairs if pk not in held])
+        store = store.with_vectors([(pk, v) for pk, v in pairs if pk not in held], missing)
         _store = store
     return store, store.rows(chunk_ids)[0]
 

@@ -148,3 +148,14 @@ def test_vectors_of_another_size_or_model_are_not_ranked(settings):
     assert embeddings.nearest_to_vector(vector=[1.0, 0.0, 0.0], widget_key_id=None, limit=5) == []
     settings.KNOWLEDGE_EMBEDDING_MODEL = "another"
     assert embeddings.nearest_to_vector(vector=[1.0, 0.0], widget_key_id=None, limit=5) == []
+
+
+def test_a_vector_of_another_size_is_read_once_not_on_every_search(
+    settings, django_assert_num_queries
+):
+    embeddings.cache_clear()
+    ids = _with_vectors(settings, {"a": [1.0, 0.0], "odd": [1.0, 0.0, 0.0]})
+    embeddings.nearest_to_vector(vector=[1.0, 0.0], widget_key_id=None, limit=5)
+    with django_assert_num_queries(1):  # the scope's ids; no vector read again
+        ranked = embeddings.nearest_to_vector(vector=[1.0, 0.0], widget_key_id=None, limit=5)
+    assert ranked == [ids["a"]]
