@@ -164,6 +164,9 @@ def make_handler(backend, lock: threading.Lock, cache_size: int = 0):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Keep-alive clients (the openai SDK) would otherwise wait ~40 ms per response:
+        # headers and body go out as two writes, Nagle holds the second for a delayed ACK.
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt, *args):  # quiet: one debug line per request
             logger.debug("%s " + fmt, self.address_string(), *args)
