@@ -19,8 +19,19 @@ Rows, per language:
   or character bigrams): the plain baseline, computed in memory on the same pool;
 * full text alone: Postgres, Chinese not segmented (KNOWLEDGE_CHINESE_SEGMENTER=none);
 * full text + jieba, full text + bigram: the same with the Chinese segmented;
-* hybrid: full text fused with embeddings, when KNOWLEDGE_EMBEDDING_MODEL (and an
-  endpoint) is configured; otherwise the line says it was not measured.
+* embeddings alone and hybrid (full text fused with embeddings by
+  `retrieval.knowledge_search`), per embedding model: either a running endpoint
+  (KNOWLEDGE_EMBEDDING_MODEL and KNOWLEDGE_EMBEDDING_BASE_URL / _API_KEY in the environment,
+  as the application reads them), or `--embedding-server minilm,e5`, which starts
+  bench/embedding_server.py (an offline OpenAI-compatible /v1/embeddings) with the
+  interpreter of its own venv (`--embedding-python`, or EMBEDDING_PYTHON) on
+  `--embedding-port` for each model in turn. The chunks are embedded through the
+  application's own path (`embeddings.chunks_embed`, what the Celery task runs); the
+  Chinese vector is built with the application's default segmenter for these rows.
+  `--rrf-k 60,5` and `--embedding-weights 1,3` add a hybrid row per combination (the
+  fusion's k and KNOWLEDGE_EMBEDDING_WEIGHT), the question vectors then come from the
+  server's cache if it has one (`embedding_server.py --cache N`).
+  Without either, the line says it was not measured.
 The last column is the median time of one knowledge_search call (the database round trip
 included), next to BM25's in-memory scoring of the same question.
 """
@@ -195,6 +206,82 @@ def run_bm25(records, questions, tokens):
     return score, statistics.median(times) * 1000
 
 
+def run_vectors(questions, pk_to_id):
+    """Embeddings alone: the cosine ranking `knowledge_search` fuses, scored by article."""
+    from chatbot.knowledge import embeddings
+    from chatbot.knowledge.models import Chunk
+
+    article_of = dict(Chunk.objects.values_list("pk", "article_id"))
+    score, times = Score(), []
+    for question in questions:
+        started = time.perf_counter()
+        ids = embeddings.nearest_chunk_ids(
+            query=question["question"], widget_key_id=None, limit=DEPTH
+        )
+        times.append(time.perf_counter() - started)
+        ranked = [pk_to_id.get(article_of.get(i), "?") for i in ids]
+        score.add(first_rank(ranked, question["answers"]))
+    return score, statistics.median(times) * 1000
+
+
+def measure_hybrid(questions, pk_to_id, rows, weights: list[float], ks: list[int]) -> None:
+    """Embed every chunk through the application's path, then the two rows per language."""
+    from django.conf import settings
+
+    from chatbot.knowledge import embeddings, retrieval
+    from chatbot.knowledge.models import Chunk
+
+    model = settings.KNOWLEDGE_EMBEDDING_MODEL
+    default_k = retrieval.RRF_K
+    started = time.perf_counter()
+    done = embeddings.chunks_embed(chunk_ids=list(Chunk.objects.values_list("pk", flat=True)))
+    print(f"{model}: {done} chunks embedded in {time.perf_counter() - started:.1f} s")
+    for lang in (lang for lang in LANGUAGES if questions[lang]):
+        score, ms = run_vectors(questions[lang], pk_to_id)
+        rows[lang].append(f"{lang:<4} {'embeddings alone, ' + model:<44} {score.row()} {ms:10.2f}")
+        print(rows[lang][-1], flush=True)  # as they come: a model's rows take minutes
+        for k in ks or [retrieval.RRF_K]:
+            for weight in weights:
+                retrieval.RRF_K, settings.KNOWLEDGE_EMBEDDING_WEIGHT = k, weight
+                score, ms, _ = run_search(questions[lang], pk_to_id, 0)
+                label = f"hybrid, {model}, RRF k={k} w={weight:g}"
+                rows[lang].append(f"{lang:<4} {label:<44} {score.row()} {ms:10.2f}")
+                print(rows[lang][-1], flush=True)
+        retrieval.RRF_K = default_k
+
+
+def run_hybrid(args, questions, pk_to_id, rows) -> None:
+    from django.conf import settings
+
+    from bench.embedding_server import running
+    from chatbot.settings import base  # the configured values, before the bench's overrides
+
+    weights = (
+        [float(w) for w in args.embedding_weights.split(",")]
+        if args.embedding_weights
+        else [base.KNOWLEDGE_EMBEDDING_WEIGHT]
+    )
+    ks = [int(k) for k in args.rrf_k.split(",")] if args.rrf_k else []
+    if settings.KNOWLEDGE_CHINESE_SEGMENTER != base.KNOWLEDGE_CHINESE_SEGMENTER:
+        settings.KNOWLEDGE_CHINESE_SEGMENTER = base.KNOWLEDGE_CHINESE_SEGMENTER
+        reindex_all()
+    if not args.embedding_server:
+        settings.KNOWLEDGE_EMBEDDING_MODEL = os.environ["KNOWLEDGE_EMBEDDING_MODEL"]
+        measure_hybrid(questions, pk_to_id, rows, weights, ks)
+        return
+    for backend in args.embedding_server.split(","):
+        with running(python=args.embedding_python, backend=backend, port=args.embedding_port) as (
+            model,
+            base_url,
+        ):
+            settings.KNOWLEDGE_EMBEDDING_MODEL = model
+            settings.KNOWLEDGE_EMBEDDING_BASE_URL = base_url
+            settings.KNOWLEDGE_EMBEDDING_API_KEY = "local"
+            settings.KNOWLEDGE_EMBEDDING_TIMEOUT = 600.0  # a shared CPU
+            measure_hybrid(questions, pk_to_id, rows, weights, ks)
+    settings.KNOWLEDGE_EMBEDDING_MODEL = ""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--split", default="test", choices=["test", "tune", "all"])
@@ -202,7 +289,30 @@ def main() -> int:
     parser.add_argument(
         "--segmenters", default="none,bigram,jieba", help="full-text variants, in order"
     )
+    parser.add_argument(
+        "--embedding-server",
+        default="",
+        metavar="MODELS",
+        help="start bench/embedding_server.py for these backends (minilm,e5) in turn",
+    )
+    parser.add_argument(
+        "--embedding-python",
+        default=os.environ.get("EMBEDDING_PYTHON", ""),
+        help="the embedding venv's python (default: $EMBEDDING_PYTHON)",
+    )
+    parser.add_argument("--embedding-port", type=int, default=18100)
+    parser.add_argument(
+        "--embedding-weights",
+        default="",
+        metavar="W,W",
+        help="hybrid rows for these KNOWLEDGE_EMBEDDING_WEIGHT values (default: the setting)",
+    )
+    parser.add_argument(
+        "--rrf-k", default="", metavar="K,K", help="hybrid rows for these RRF k (default: ours)"
+    )
     args = parser.parse_args()
+    if args.embedding_server and not args.embedding_python:
+        parser.error("--embedding-server needs --embedding-python (or EMBEDDING_PYTHON)")
     configure(DB_URL)
     logging.getLogger("jieba").setLevel(logging.WARNING)
     from django.conf import settings
@@ -261,23 +371,16 @@ def main() -> int:
             score, ms, missed = run_search(questions[lang], pk_to_id, args.show_misses)
             rows[lang].append(f"{lang:<4} {label:<44} {score.row()} {ms:10.2f}")
             misses_by_variant[(lang, label)] = missed
-    if hybrid_on:
-        from chatbot.knowledge.models import Chunk
-
-        settings.KNOWLEDGE_EMBEDDING_MODEL = os.environ["KNOWLEDGE_EMBEDDING_MODEL"]
-        embeddings.chunks_embed(chunk_ids=list(Chunk.objects.values_list("pk", flat=True)))
-        for lang in (lang for lang in LANGUAGES if questions[lang]):
-            score, ms, _ = run_search(questions[lang], pk_to_id, 0)
-            label = f"hybrid ({settings.KNOWLEDGE_EMBEDDING_MODEL}, RRF)"
-            rows[lang].append(f"{lang:<4} {label:<44} {score.row()} {ms:10.2f}")
+    if hybrid_on or args.embedding_server:
+        run_hybrid(args, questions, pk_to_id, rows)
     print()
     print(header)
     for lang in LANGUAGES:
         print("\n".join(rows[lang]))
-    if not hybrid_on:
+    if not hybrid_on and not args.embedding_server:
         print(
             "hybrid: not measured - no embedding endpoint configured"
-            " (set KNOWLEDGE_EMBEDDING_MODEL and an endpoint to measure it)"
+            " (--embedding-server minilm,e5, or KNOWLEDGE_EMBEDDING_MODEL and an endpoint)"
         )
     if args.show_misses:
         for (lang, label), missed in misses_by_variant.items():

@@ -109,6 +109,14 @@ class Chunk(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["article", "position"], name="knowledge_chunk_pos")
         ]
+        indexes = [
+            # The vector search reads the ids of a key's chunks embedded with the current
+            # model on every question: an index-only scan instead of the whole table
+            # (10,000 chunks: 27 MB of rows with their text and tsvectors).
+            models.Index(
+                fields=["embedding_model", "article", "id"], name="knowledge_chunk_embedded"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.article_id}#{self.position}"

@@ -375,6 +375,8 @@ KNOWLEDGE_EMBEDDING_BASE_URL = env.str("KNOWLEDGE_EMBEDDING_BASE_URL", default="
 KNOWLEDGE_EMBEDDING_API_KEY = env.str("KNOWLEDGE_EMBEDDING_API_KEY", default="")
 KNOWLEDGE_EMBEDDING_TIMEOUT = env.float("KNOWLEDGE_EMBEDDING_TIMEOUT", default=10.0)
 KNOWLEDGE_EMBEDDING_BATCH = env.int("KNOWLEDGE_EMBEDDING_BATCH", default=64)
+# Weight of the embedding ranking in the fusion, full text's being 1 (docs/knowledge-base.md).
+KNOWLEDGE_EMBEDDING_WEIGHT = env.float("KNOWLEDGE_EMBEDDING_WEIGHT", default=1.0)
 # What the bot says in knowledge-only mode when it cannot answer from the knowledge base.
 KNOWLEDGE_FALLBACK_TEXT = env.str(
     "KNOWLEDGE_FALLBACK_TEXT",
