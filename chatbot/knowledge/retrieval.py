@@ -27,6 +27,7 @@ from . import embeddings, ranking
 from .index import FTS_TABLE
 from .scope import Hit, scope_sql
 from .segment import has_chinese, segment
+from .selectors import knowledge_visible
 
 # ts_rank weights for D, C, B, A: text (C) counts 0.2, headings and tags (B) 0.4, title (A) 1.
 RANK_WEIGHTS = "{0.05, 0.2, 0.4, 1.0}"
@@ -188,19 +189,35 @@ def _postgres_sql(
     return sql, [query, query_zh, *params_rank, *params_match, *params_scope, limit]
 
 
+# Question words already turned into lexemes, per process (a pure function of the word):
+# a turn whose words were all seen before sends no statement for them.
+_LEXEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+LEXEME_MEMO_SIZE = 50_000
+
+
 def _query_lexemes(terms: _Terms) -> dict[str, list[str]]:
-    """The question's lexemes as each configuration stores them (stemmed, stop words out)."""
-    if not terms.words:
-        return {"english": [], "simple": []}
-    words = " ".join(terms.words)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT array(SELECT lexeme FROM unnest(to_tsvector('english', %s))),"
-            " array(SELECT lexeme FROM unnest(to_tsvector('simple', %s)))",
-            [words, words],
-        )
-        english, simple = cursor.fetchone()
-    return {"english": list(english), "simple": list(simple)}
+    """The question's lexemes as each configuration stores them (stemmed, stop words out).
+    Words not seen before by this process are stemmed by Postgres, all in one statement."""
+    unseen = [word for word in terms.words if word not in _LEXEMES]
+    if unseen:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT w, array(SELECT lexeme FROM unnest(to_tsvector('english', w))),"
+                " array(SELECT lexeme FROM unnest(to_tsvector('simple', w)))"
+                " FROM unnest(%s::text[]) w",
+                [unseen],
+            )
+            rows = cursor.fetchall()
+        if len(_LEXEMES) + len(rows) > LEXEME_MEMO_SIZE:
+            _LEXEMES.clear()
+        for word, english, simple in rows:
+            _LEXEMES[word] = (tuple(english), tuple(simple))
+    english, simple = [], []
+    for word in terms.words:
+        stored = _LEXEMES.get(word, ((), ()))
+        english += stored[0]
+        simple += stored[1]
+    return {"english": list(dict.fromkeys(english)), "simple": list(dict.fromkeys(simple))}
 
 
 def _discriminating(lexemes: list[str], stats: ranking.VectorStats) -> list[str]:
@@ -338,8 +355,9 @@ def reciprocal_rank_fusion(rankings: list[list[int]], *, k: int = RRF_K) -> dict
 def knowledge_search(*, query: str, widget_key_id, limit: int = 5) -> list[Hit]:
     """The best chunks for `query` among the articles `widget_key_id` may see, best first.
 
-    `widget_key_id` None: only articles restricted to no key."""
-    if not query.strip():
+    `widget_key_id` None: only articles restricted to no key. No statement at all when the
+    key sees no published article (cached: selectors.knowledge_visible)."""
+    if not query.strip() or not knowledge_visible(widget_key_id=widget_key_id):
         return []
     if not embeddings.enabled():
         return full_text_search(query=query, widget_key_id=widget_key_id, limit=limit)

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from . import freshness
 from .chunking import article_chunk
 from .index import chunks_index, chunks_unindex
 from .models import Article, Chunk, Citation, KnowledgeGap, Source
@@ -154,11 +155,14 @@ def article_reindex(*, article: Article) -> int:
 def articles_unpublish_missing(*, source: Source, keep_external_ids: set[str]) -> int:
     """Articles of `source` not in this import any more are unpublished (never deleted:
     citations to them stay readable)."""
-    return (
+    count = (
         Article.objects.filter(source=source, published=True)
         .exclude(external_id__in=keep_external_ids)
         .update(published=False)
     )
+    if count:
+        freshness.changed()  # a bulk update sends no post_save
+    return count
 
 
 def articles_retrieved_record(*, hits: list[Hit]) -> None:
