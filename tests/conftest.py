@@ -85,6 +85,15 @@ def _forget_cached_catalogue():
     cache.delete(CATALOGUE_CACHE_KEY)
 
 
+@pytest.fixture(autouse=True)
+def _forget_knowledge_cache():
+    """What a knowledge search caches per generation (chatbot.knowledge.freshness) must not
+    outlive a test's rolled-back rows: every test starts with a new generation."""
+    from chatbot.knowledge import freshness
+
+    freshness.generation_replace()
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

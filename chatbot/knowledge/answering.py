@@ -18,11 +18,11 @@ from django.conf import settings
 from chatbot.llm import KnowledgeSource
 from conversations.models import Message, ModerationFlag
 
-from .models import Article, KnowledgeGap, KnowledgeSettings
+from .models import KnowledgeGap, KnowledgeSettings
 from .retrieval import knowledge_search
 from .scope import Hit
 from .segment import has_chinese
-from .selectors import knowledge_settings_for
+from .selectors import knowledge_settings_for, knowledge_visible
 from .services import (
     articles_retrieved_record,
     citations_record,
@@ -81,7 +81,7 @@ def turn_knowledge_record(
     if given:
         by_chunk = {hit.chunk_id: hit for hit in knowledge.hits}
         articles_retrieved_record(hits=[by_chunk[s.chunk_id] for s in given])
-    elif not knowledge.hits and Article.objects.filter(published=True).exists():
+    elif not knowledge.hits and knowledge_visible(widget_key_id=knowledge.settings.widget_key_id):
         knowledge_gap_record(
             question=question.content,
             reason=KnowledgeGap.Reason.NO_MATCH,

@@ -6,3 +6,8 @@ class KnowledgeConfig(AppConfig):
     label = "knowledge"
     verbose_name = "Knowledge base"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .freshness import connect_signals
+
+        connect_signals()

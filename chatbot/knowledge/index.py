@@ -11,7 +11,7 @@ fields as columns, tokenised by `porter unicode61`; the segmented Chinese in col
 
 from django.db import connection
 
-from . import ranking
+from . import freshness
 from .models import Article, Chunk
 from .segment import segmented
 
@@ -28,7 +28,7 @@ def chunks_index(*, article: Article, chunks: list[Chunk]) -> None:
     """Write the search fields of `chunks` (all of `article`, just saved)."""
     if not chunks:
         return
-    ranking.stats_invalidate()
+    freshness.changed()
     title_zh = segmented(article.title)
     rows = []
     for chunk in chunks:
@@ -76,7 +76,7 @@ def chunks_index(*, article: Article, chunks: list[Chunk]) -> None:
 
 def chunks_unindex(*, chunk_ids: list[int]) -> None:
     """Before chunks are deleted: SQLite's FTS5 table is not tied to them by a foreign key."""
-    ranking.stats_invalidate()
+    freshness.changed()
     if connection.vendor != "sqlite" or not chunk_ids:
         return
     with connection.cursor() as cursor:

@@ -11,27 +11,25 @@ them. Everything needed is in the candidates' tsvectors: each lexeme's positions
 field as a weight letter (A title, B headings and tags, C text: chatbot.knowledge.index), so
 the candidate query returns, per chunk, the question's lexemes with their weight letters
 (`unnest`) and each field's length (`ts_filter`): no whole vector leaves the database. Term rarity
-(document frequency over all chunks) and the average field lengths come from one aggregate
-query, cached in the process (`corpus_stats`) and refreshed after STATS_TTL_SECONDS or when
-this process wrote to the index. Pure functions below; only `corpus_stats` touches the database.
+(document frequency over all chunks) and the average field lengths come from aggregate
+queries, cached in each process until the knowledge base changes (`corpus_stats`,
+chatbot.knowledge.freshness). Pure functions below; only `corpus_stats` touches the database.
 """
 
 import math
 import re
-import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from django.db import connection
+
+from . import freshness
 
 # Field weights for A (title: the FAQ's question), B (headings, tags), C (text).
 FIELD_WEIGHTS = {"A": 3.0, "B": 1.0, "C": 1.0}
 # Length normalisation per field (BM25's b): titles and texts of very different lengths.
 FIELD_B = {"A": 0.5, "B": 0.3, "C": 0.75}
 K1 = 1.2
-# Corpus statistics are re-read at most this often (a worker never writes the index itself).
-STATS_TTL_SECONDS = 600.0
 VECTORS = ("search_vector", "search_vector_zh")
 
 _TSVECTOR_ENTRY = re.compile(r"'((?:[^']|'')*)'(?::([0-9A-D,]+))?")
@@ -111,20 +109,6 @@ FIELD_LENGTHS_SQL = ", ".join(
     f"{{aggregate}}(length(ts_filter({{vector}}, '{{{{{letter}}}}}')))" for letter in "abc"
 )
 
-_stats: dict[str, VectorStats] = {}
-# -inf, not 0: time.monotonic() counts from boot, so 0 looked fresh on a machine up for less
-# than STATS_TTL_SECONDS (a just-booted CI machine served stale statistics).
-_NEVER = float("-inf")
-_stats_read_at = _NEVER
-_stats_lock = threading.Lock()
-
-
-def stats_invalidate() -> None:
-    """The index changed in this process (an import, an edit): re-read before next search."""
-    global _stats_read_at
-    with _stats_lock:
-        _stats_read_at = _NEVER
-
 
 def _read_stats(column: str) -> VectorStats:
     with connection.cursor() as cursor:
@@ -144,13 +128,8 @@ def _read_stats(column: str) -> VectorStats:
 
 
 def corpus_stats() -> dict[str, VectorStats]:
-    """Document frequencies and average field lengths of both search vectors (cached)."""
-    global _stats, _stats_read_at
-    now = time.monotonic()
-    with _stats_lock:
-        if _stats and now - _stats_read_at < STATS_TTL_SECONDS:
-            return _stats
-    fresh = {column: _read_stats(column) for column in VECTORS}
-    with _stats_lock:
-        _stats, _stats_read_at = fresh, now
-    return fresh
+    """Document frequencies and average field lengths of both search vectors (cached until
+    the knowledge base changes)."""
+    return freshness.cached(
+        "corpus_stats", lambda: {column: _read_stats(column) for column in VECTORS}
+    )

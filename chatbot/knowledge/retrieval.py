@@ -22,12 +22,13 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 from . import embeddings, ranking
 from .index import FTS_TABLE
 from .scope import Hit, scope_sql
 from .segment import has_chinese, segment
+from .selectors import knowledge_visible
 
 # ts_rank weights for D, C, B, A: text (C) counts 0.2, headings and tags (B) 0.4, title (A) 1.
 RANK_WEIGHTS = "{0.05, 0.2, 0.4, 1.0}"
@@ -176,35 +177,54 @@ def _postgres_sql(
         )
         params_rank.append(_tsquery(match_zh))
     scope, params_scope = scope_sql(widget_key_id)
+    # The scope is a semi-join probed per matching chunk (the article's primary key); the
+    # article's own columns are read for the best `limit` only.
     candidates = (
-        "SELECT c.id, c.article_id, a.title, a.public_url, c.heading_path, c.text,"  # noqa: S608  # nosec B608 - constant fragments
-        f" {' + '.join(ranks)} AS score, a.search_config, c.search_vector, c.search_vector_zh"
-        " FROM knowledge_chunk c JOIN knowledge_article a ON a.id = c.article_id"
-        f" WHERE ({' OR '.join(conditions)}) AND {scope}"
+        "SELECT c.id, c.article_id, c.heading_path, c.text,"  # noqa: S608  # nosec B608 - constant fragments
+        f" {' + '.join(ranks)} AS score, c.search_vector, c.search_vector_zh"
+        f" FROM knowledge_chunk c WHERE ({' OR '.join(conditions)})"
+        f" AND EXISTS (SELECT 1 FROM knowledge_article a WHERE a.id = c.article_id AND {scope})"
         " ORDER BY score DESC, c.id LIMIT %s"
     )
     sql = (
-        "SELECT top.id, top.article_id, top.title, top.public_url, top.heading_path, top.text,"  # noqa: S608  # nosec B608 - constant fragments
-        " top.score, top.search_config,"
+        "SELECT top.id, top.article_id, a.title, a.public_url, top.heading_path, top.text,"  # noqa: S608  # nosec B608 - constant fragments
+        " top.score, a.search_config,"
         f" {_terms_sql('search_vector')}, {_terms_sql('search_vector_zh')}"
-        f" FROM ({candidates}) top ORDER BY top.score DESC, top.id"
+        f" FROM ({candidates}) top JOIN knowledge_article a ON a.id = top.article_id"
+        " ORDER BY top.score DESC, top.id"
     )
     return sql, [query, query_zh, *params_rank, *params_match, *params_scope, limit]
 
 
+# Question words already turned into lexemes, per process (a pure function of the word):
+# a turn whose words were all seen before sends no statement for them.
+_LEXEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+LEXEME_MEMO_SIZE = 50_000
+
+
 def _query_lexemes(terms: _Terms) -> dict[str, list[str]]:
-    """The question's lexemes as each configuration stores them (stemmed, stop words out)."""
-    if not terms.words:
-        return {"english": [], "simple": []}
-    words = " ".join(terms.words)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT array(SELECT lexeme FROM unnest(to_tsvector('english', %s))),"
-            " array(SELECT lexeme FROM unnest(to_tsvector('simple', %s)))",
-            [words, words],
-        )
-        english, simple = cursor.fetchone()
-    return {"english": list(english), "simple": list(simple)}
+    """The question's lexemes as each configuration stores them (stemmed, stop words out).
+    Words not seen before by this process are stemmed by Postgres, all in one statement."""
+    unseen = [word for word in terms.words if word not in _LEXEMES]
+    if unseen:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT w, array(SELECT lexeme FROM unnest(to_tsvector('english', w))),"
+                " array(SELECT lexeme FROM unnest(to_tsvector('simple', w)))"
+                " FROM unnest(%s::text[]) w",
+                [unseen],
+            )
+            rows = cursor.fetchall()
+        if len(_LEXEMES) + len(rows) > LEXEME_MEMO_SIZE:
+            _LEXEMES.clear()
+        for word, english, simple in rows:
+            _LEXEMES[word] = (tuple(english), tuple(simple))
+    english, simple = [], []
+    for word in terms.words:
+        stored = _LEXEMES.get(word, ((), ()))
+        english += stored[0]
+        simple += stored[1]
+    return {"english": list(dict.fromkeys(english)), "simple": list(dict.fromkeys(simple))}
 
 
 def _discriminating(lexemes: list[str], stats: ranking.VectorStats) -> list[str]:
@@ -242,16 +262,10 @@ def _postgres_search(terms: _Terms, widget_key_id, limit: int) -> list[Hit]:
         widget_key_id,
         max(limit * RERANK_FACTOR, RERANK_MIN),
     )
+    # One statement, no transaction of its own: with the GIN indexes free of a pending list
+    # (migration 0004) the planner probes them rather than scanning every chunk.
     with connection.cursor() as cursor:
-        if connection.in_atomic_block:
-            cursor.execute(sql, params)
-        else:
-            # A question's rare words match a few hundred of many thousand chunks, but the
-            # planner, blind to the TOASTed vectors a scan must read, may prefer a
-            # sequential scan (100 ms at 10,000 chunks instead of a few): the GIN index it is.
-            with transaction.atomic():
-                cursor.execute("SET LOCAL enable_seqscan = off")
-                cursor.execute(sql, params)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     scored = []
     for row in rows:
@@ -345,8 +359,9 @@ def reciprocal_rank_fusion(
 def knowledge_search(*, query: str, widget_key_id, limit: int = 5) -> list[Hit]:
     """The best chunks for `query` among the articles `widget_key_id` may see, best first.
 
-    `widget_key_id` None: only articles restricted to no key."""
-    if not query.strip():
+    `widget_key_id` None: only articles restricted to no key. No statement at all when the
+    key sees no published article (cached: selectors.knowledge_visible)."""
+    if not query.strip() or not knowledge_visible(widget_key_id=widget_key_id):
         return []
     if not embeddings.enabled():
         return full_text_search(query=query, widget_key_id=widget_key_id, limit=limit)

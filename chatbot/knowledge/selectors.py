@@ -1,8 +1,12 @@
 """Reads of the knowledge base that staff pages and the turn need."""
 
+from django.db import connection
+
 from conversations.models import Message
 
+from . import freshness
 from .models import KnowledgeGap, KnowledgeSettings
+from .scope import scope_sql
 
 
 def knowledge_settings_for(*, widget_key_id) -> KnowledgeSettings:
@@ -12,6 +16,23 @@ def knowledge_settings_for(*, widget_key_id) -> KnowledgeSettings:
         if found is not None:
             return found
     return KnowledgeSettings(widget_key_id=widget_key_id)
+
+
+def knowledge_visible(*, widget_key_id) -> bool:
+    """Whether any published article is visible to this widget key (None: to a
+    conversation without one). Cached per process until the knowledge base changes
+    (chatbot.knowledge.freshness): a shop without a knowledge base pays no statement."""
+
+    def read() -> bool:
+        scope, params = scope_sql(widget_key_id)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT EXISTS (SELECT 1 FROM knowledge_article a WHERE {scope})",  # noqa: S608  # nosec B608 - constant fragments
+                params,
+            )
+            return bool(cursor.fetchone()[0])
+
+    return freshness.cached(f"visible:{widget_key_id}", read)
 
 
 def gap_agent_answer(*, gap: KnowledgeGap) -> str:

@@ -14,11 +14,13 @@ from django.db.models import F
 from conversations.handoff_rules import handoff_phrase_in
 from conversations.models import Conversation, Message
 
+from . import freshness
 from .chunking import article_chunk
 from .index import chunks_index, chunks_unindex
 from .models import Article, Chunk, Citation, KnowledgeGap, Source
 from .scope import Hit
 from .segment import has_chinese
+from .selectors import knowledge_visible
 
 
 def search_config_for(language: str) -> str:
@@ -157,11 +159,14 @@ def article_reindex(*, article: Article) -> int:
 def articles_unpublish_missing(*, source: Source, keep_external_ids: set[str]) -> int:
     """Articles of `source` not in this import any more are unpublished (never deleted:
     citations to them stay readable)."""
-    return (
+    count = (
         Article.objects.filter(source=source, published=True)
         .exclude(external_id__in=keep_external_ids)
         .update(published=False)
     )
+    if count:
+        freshness.changed()  # a bulk update sends no post_save
+    return count
 
 
 def articles_retrieved_record(*, hits: list[Hit]) -> None:
@@ -252,8 +257,8 @@ def knowledge_gap_from_handoff_record(*, conversation_id) -> KnowledgeGap | None
     conversation = (
         Conversation.objects.filter(pk=conversation_id).only("id", "widget_key_id").first()
     )
-    if conversation is None or not Article.objects.filter(published=True).exists():
-        return None
+    if conversation is None or not knowledge_visible(widget_key_id=conversation.widget_key_id):
+        return None  # no knowledge base this customer could be answered from
     recent = Message.objects.filter(
         conversation_id=conversation.pk, role=Message.Role.USER
     ).order_by("-created_at", "-id")[:HANDOFF_GAP_LOOKBACK_MESSAGES]

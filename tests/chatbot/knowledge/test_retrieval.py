@@ -103,3 +103,36 @@ def test_reciprocal_rank_fusion_rewards_agreement():
     fused = reciprocal_rank_fusion([[1, 2, 3], [3, 1, 4]], k=60)
     assert max(fused, key=fused.get) == 1
     assert fused[3] > fused[2] and fused[4] == pytest.approx(1 / 63)
+
+
+def test_a_search_is_one_statement_once_its_words_are_known():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chatbot.knowledge import retrieval
+
+    retrieval._LEXEMES.clear()  # words other tests searched for are known to this process
+    _save("Shipping times", "Orders arrive in 3 to 5 business days.")
+    knowledge_search(query="how long is shipping", widget_key_id=None)  # flag, words, search
+    with CaptureQueriesContext(connection) as captured:
+        hits = knowledge_search(query="shipping: how long?", widget_key_id=None)
+    assert hits[0].title == "Shipping times"
+    assert len(captured.captured_queries) == 1, captured.captured_queries
+    with CaptureQueriesContext(connection) as captured:
+        knowledge_search(query="shipping to Iceland", widget_key_id=None)
+    assert len(captured.captured_queries) == 2  # the new word's lexemes, then the search
+
+
+def test_the_gin_indexes_keep_no_pending_list():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class"
+            " WHERE relname IN ('knowledge_chunk_fts_gin', 'knowledge_chunk_fts_zh_gin')"
+        )
+        options = dict(cursor.fetchall())
+    assert options == {
+        "knowledge_chunk_fts_gin": ["fastupdate=off"],
+        "knowledge_chunk_fts_zh_gin": ["fastupdate=off"],
+    }

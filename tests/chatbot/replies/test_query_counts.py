@@ -9,6 +9,7 @@ from unittest import mock
 import pytest
 
 from accounts.models import ModelPreference
+from chatbot.knowledge.services import article_save
 from chatbot.replies import pipeline
 from conversations.models import Message
 from tests.conftest import client_for
@@ -21,9 +22,13 @@ POST_STATEMENTS = 4  # token; conversation + lock; counts + stamp; both inserts 
 # check needs no statement of its own in a turn like these), history, ledger, reply +
 # conversation stamp
 WORKER_STATEMENTS = 5
-# The knowledge base's share (chatbot.knowledge): the question's lexemes, the search, and,
-# when nothing matched, whether any article is published (a knowledge gap then).
-KNOWLEDGE_STATEMENTS = 3
+# The knowledge base's share (chatbot.knowledge) when the widget key sees no published
+# article: none (whether it sees any is cached until the knowledge base changes).
+KNOWLEDGE_STATEMENTS = 0
+# With a knowledge base: the search, and the retrieval counts written with the reply; plus
+# one statement for the lexemes of question words this process has not seen before.
+KNOWLEDGE_BASE_STATEMENTS = 2
+NEW_WORDS_STATEMENTS = 1
 
 
 def _work(captured) -> list[str]:
@@ -94,3 +99,26 @@ def test_a_worker_turn_sends_a_constant_few_statements(conversation, django_asse
             reply = pipeline.reply_generate(reply_id=body["reply"]["id"])
         assert reply.status == Message.Status.COMPLETED
         assert len(_work(captured)) <= WORKER_STATEMENTS + KNOWLEDGE_STATEMENTS, _work(captured)
+
+
+def test_a_turn_with_a_knowledge_base_adds_the_search_alone(
+    conversation, django_assert_max_num_queries
+):
+    article_save(title="Shipping times", body="Orders arrive in 3 to 5 business days.")
+    article_save(title="Returns", body="Return any item within 30 days for a refund.")
+    client = client_for(conversation.customer)
+    pipeline.reply_generate(
+        reply_id=_post(client, conversation, "How long does shipping take?")["reply"]["id"]
+    )
+    for question, extra in (
+        ("How long does shipping take?", 0),  # every word seen: no statement for lexemes
+        ("Can I get a refund for shipping?", NEW_WORDS_STATEMENTS),
+    ):
+        body = _post(client, conversation, question)
+        budget = WORKER_STATEMENTS + KNOWLEDGE_BASE_STATEMENTS + extra
+        with django_assert_max_num_queries(budget + 4) as captured:
+            reply = pipeline.reply_generate(reply_id=body["reply"]["id"])
+        assert reply.status == Message.Status.COMPLETED
+        work = _work(captured)
+        assert len(work) <= budget, work
+        assert any("knowledge_chunk" in sql for sql in work), work  # it did search
