@@ -107,8 +107,9 @@ def test_talk_to_a_person_then_the_agent_answers_live_then_the_bot_is_back(
     expect(page.locator(".cd-msg--system").last).to_contain_text("Alex left; the assistant is back")
     expect(page.locator(".cd-handoff-main")).to_be_visible()
     llm_stub.script(Reply(text="Glad Alex sorted it out.", chunks=2))
+    answered = page.locator(".cd-msg--assistant").count()
     send(page, "Thanks!")
-    back = wait_reply_done(page)
+    back = wait_reply_done(page, index=answered)  # the new reply, not the last answered
     assert "Glad Alex sorted it out." in back.inner_text()
     assert not Message.objects.filter(status__in=["pending", "streaming"]).exists()
 
