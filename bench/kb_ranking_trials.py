@@ -3,9 +3,10 @@
     .venv/bin/python bench/kb_ranking_trials.py [--trials fields,prf,coverage,segmenters]
 
 The figures of docs/knowledge-base.md ("Trials"). The pool and the questions are
-bench/kb_retrieval.py's (English: all 241 test questions; Chinese: the tune split, so no
-choice is made on the test split); English has no tune split, so its questions are cut in a
-fixed way: even positions (half A) to choose on, odd positions (half B) held out. Each
+bench/kb_retrieval.py's tune splits, so no choice is made on a test split (English:
+deepset's 241 paraphrases, the English test split when these trials were first run, cut in
+a fixed way: even positions (half A) to choose on, odd positions (half B) held out;
+Chinese: the tune split). Each
 variant is applied in process (a field weight changed, `ranking.bm25f` or `knowledge_search`
 wrapped) over the real Postgres search; nothing here is used by the application.
 Prints hit@1/hit@3/MRR per half, for all English questions and for Chinese.
@@ -27,7 +28,7 @@ def load(segmenter: str):
 
     settings.KNOWLEDGE_EMBEDDING_MODEL = ""
     settings.KNOWLEDGE_CHINESE_SEGMENTER = segmenter
-    split = {"en": "test", "zh": "tune"}
+    split = {"en": "tune", "zh": "tune"}
     records = {
         kind: {
             lang: [

@@ -3,9 +3,11 @@
     .venv/bin/python bench/data/kb/prepare.py          # once: builds bench/data/kb/build/
     .venv/bin/python bench/kb_retrieval.py [--split test|tune|all] [--show-misses 5]
 
-The evaluation sets (bench/data/kb/README.md): English, deepset's COVID-QA FAQ (298
-articles, 241 paraphrased questions); Chinese, the Tianchi 2020 COVID patient-question set
-(1,873 FAQ questions; 793 test questions, 3,418 more kept for tuning).
+The evaluation sets (bench/data/kb/README.md): English, COVID-Q for the test split (244
+FAQ-page articles, 286 questions people asked on Quora and search engines) and deepset's
+COVID-QA FAQ for the tune split (298 articles, 241 paraphrased questions); Chinese, the
+Tianchi 2020 COVID patient-question set (1,873 FAQ questions; 793 test questions, 3,418 more
+kept for tuning).
 
 Both pools go into one real knowledge base on Postgres (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/chatdesk_kb_bench; created and migrated; its knowledge
