@@ -87,11 +87,14 @@ def _forget_cached_catalogue():
 
 @pytest.fixture(autouse=True)
 def _forget_knowledge_cache():
-    """What a knowledge search caches per generation (chatbot.knowledge.freshness) must not
-    outlive a test's rolled-back rows: every test starts with a new generation."""
+    """What a knowledge search or a turn's tools cache per generation
+    (chatbot.platform.generations) must not outlive a test's rolled-back rows: every test
+    starts with new generations."""
     from chatbot.knowledge import freshness
+    from chatbot.tools.selectors import TOOLS_GENERATION
 
     freshness.generation_replace()
+    TOOLS_GENERATION.replace()
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,16 @@ from .scope import scope_sql
 
 
 def knowledge_settings_for(*, widget_key_id) -> KnowledgeSettings:
-    """The key's settings, or the defaults (an unsaved instance) when it has none."""
-    if widget_key_id is not None:
+    """The key's settings, or the defaults (an unsaved instance) when it has none. Cached
+    per process until the knowledge base or its settings change (freshness): read-only."""
+    if widget_key_id is None:
+        return KnowledgeSettings(widget_key_id=None)
+
+    def read() -> KnowledgeSettings:
         found = KnowledgeSettings.objects.filter(widget_key_id=widget_key_id).first()
-        if found is not None:
-            return found
-    return KnowledgeSettings(widget_key_id=widget_key_id)
+        return found if found is not None else KnowledgeSettings(widget_key_id=widget_key_id)
+
+    return freshness.cached(f"settings:{widget_key_id}", read)
 
 
 def knowledge_visible(*, widget_key_id) -> bool:

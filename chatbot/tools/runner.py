@@ -37,6 +37,7 @@ from .http_client import ToolHttpError, http_tool_send
 from .models import Tool, ToolCall
 from .registry import BUILTINS, Builtin, ToolContext
 from .schemas import ArgumentsInvalid, arguments_parse, schema_without
+from .selectors import http_tools_for
 from .ssrf import AddressRefused
 
 logger = logging.getLogger(__name__)
@@ -117,10 +118,7 @@ def tools_offered(context: ToolContext) -> dict[str, Offered]:
         )
     if context.widget_key_id is None:
         return offered
-    http_tools = Tool.objects.filter(is_enabled=True, widget_keys=context.widget_key_id)
-    if not identified:
-        http_tools = http_tools.filter(needs_identity=False)
-    for tool in http_tools.order_by("name")[: settings.TOOLS_MAX_PER_WIDGET_KEY]:
+    for tool in http_tools_for(widget_key_id=context.widget_key_id, identified=identified):
         if tool.name in offered:
             continue
         schema = tool.parameters

@@ -92,3 +92,23 @@ def test_a_cache_outage_falls_back_to_this_process(monkeypatch):
 
     monkeypatch.setattr(cache, "get", down)
     assert knowledge_search(query="warranty", widget_key_id=None)[0].title == "Warranty"
+
+
+def test_a_keys_settings_are_cached_until_they_change(
+    django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    from chatbot.knowledge.models import KnowledgeSettings
+    from chatbot.knowledge.selectors import knowledge_settings_for
+    from tests.factories import WidgetKeyFactory
+
+    key = WidgetKeyFactory()
+    with django_assert_num_queries(1):
+        assert not knowledge_settings_for(widget_key_id=key.pk).answer_only_from_kb
+    with django_assert_num_queries(0):
+        assert not knowledge_settings_for(widget_key_id=key.pk).answer_only_from_kb
+    with django_capture_on_commit_callbacks(execute=True):
+        row = KnowledgeSettings.objects.create(widget_key=key, answer_only_from_kb=True)
+    assert knowledge_settings_for(widget_key_id=key.pk).answer_only_from_kb
+    with django_capture_on_commit_callbacks(execute=True):
+        row.delete()
+    assert not knowledge_settings_for(widget_key_id=key.pk).answer_only_from_kb

@@ -9,11 +9,12 @@ from unittest import mock
 import pytest
 
 from accounts.models import ModelPreference
+from chatbot.knowledge.models import KnowledgeSettings
 from chatbot.knowledge.services import article_save
 from chatbot.replies import pipeline
 from conversations.models import Message
 from tests.conftest import client_for
-from tests.factories import ConversationFactory
+from tests.factories import ConversationFactory, WidgetKeyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +100,26 @@ def test_a_worker_turn_sends_a_constant_few_statements(conversation, django_asse
             reply = pipeline.reply_generate(reply_id=body["reply"]["id"])
         assert reply.status == Message.Status.COMPLETED
         assert len(_work(captured)) <= WORKER_STATEMENTS + KNOWLEDGE_STATEMENTS, _work(captured)
+
+
+def test_a_widget_keys_turn_reads_its_tools_and_settings_once(
+    settings, use_llm_stub, monkeypatch, django_assert_max_num_queries
+):
+    """A widget key's HTTP tools and knowledge settings are cached per process until they
+    change (chatbot.platform.generations): its turns cost what a keyless turn costs."""
+    monkeypatch.setattr(pipeline, "HEARTBEAT_EVERY_SECONDS", 3600.0)
+    key = WidgetKeyFactory()
+    KnowledgeSettings.objects.create(widget_key=key, min_score=0.1)
+    conversation = ConversationFactory(widget_key=key)
+    ModelPreference.objects.create(user=conversation.customer, model="gpt-test")
+    client = client_for(conversation.customer)
+    pipeline.reply_generate(reply_id=_post(client, conversation, "warm-up")["reply"]["id"])
+    for turn in range(2):
+        body = _post(client, conversation, f"question {turn}")
+        with django_assert_max_num_queries(WORKER_STATEMENTS + 4) as captured:
+            reply = pipeline.reply_generate(reply_id=body["reply"]["id"])
+        assert reply.status == Message.Status.COMPLETED
+        assert len(_work(captured)) <= WORKER_STATEMENTS, _work(captured)
 
 
 def test_a_turn_with_a_knowledge_base_adds_the_search_alone(
