@@ -30,3 +30,17 @@ def database_prepare(database_url: str, env: dict) -> None:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
+
+
+def widget_key_create(env: dict, name: str = "Bench") -> str:
+    """A new widget key in the bench's database (`manage.py create_widget_key`): its public
+    key, as the widget would send it."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "create_widget_key", name],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip().splitlines()[-1]

@@ -19,7 +19,6 @@ created if missing) and Redis (BENCH_REDIS_URL, default db 14, flushed).
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -30,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import database_prepare, pct  # noqa: E402
+from bench.common import database_prepare, pct, widget_key_create  # noqa: E402
 from bench.streaming_overhead import (  # noqa: E402
     DB_URL,
     LOG_DIR,
@@ -112,18 +111,7 @@ def main() -> None:
     redis_client.flushdb()
     LOG_DIR.mkdir(exist_ok=True)
     database_prepare(DB_URL, env)
-    widget_key = (
-        subprocess.run(
-            [sys.executable, "manage.py", "create_widget_key", "Bench"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    widget_key = widget_key_create(env)
     port = args.port or free_port()
     web_cmd = [
         sys.executable, "-m", "uvicorn", "chatbot.asgi:application", "--port", str(port),

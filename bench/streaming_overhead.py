@@ -47,7 +47,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import database_prepare, pct  # noqa: E402
+from bench.common import database_prepare, pct, widget_key_create  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -504,18 +504,7 @@ def main() -> None:
     redis_client = redis.Redis.from_url(REDIS_URL)
     redis_client.flushdb()
     database_prepare(DB_URL, env)
-    widget_key = (
-        subprocess.run(
-            [sys.executable, "manage.py", "create_widget_key", "Bench"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    widget_key = widget_key_create(env)
 
     knowledge_base_set(args.knowledge_base, env)
 

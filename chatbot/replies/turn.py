@@ -95,6 +95,26 @@ def _for_person_after_commit(message: Message) -> None:
         logger.exception("message %s: could not tell the inbox", message.pk)
 
 
+def _customer_message(
+    conversation: Conversation,
+    content: str,
+    client_message_id: str | None,
+    tokens: TokenCount,
+    now,
+) -> Message:
+    """The customer's message, not saved yet (stored alone, or with its reply in one INSERT)."""
+    return Message(
+        conversation=conversation,
+        role=Message.Role.USER,
+        content=content,
+        status=Message.Status.COMPLETED,
+        client_message_id=client_message_id or None,
+        completed_at=now,
+        token_count=tokens.tokens,
+        token_count_estimated=tokens.estimated,
+    )
+
+
 def _message_for_person(
     conversation: Conversation,
     content: str,
@@ -106,16 +126,8 @@ def _message_for_person(
     """Store the customer's message without a bot reply; ask for a person if they did.
 
     Inside the send's transaction, after the caps were checked and the conversation stamped."""
-    message = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.USER,
-        content=content,
-        status=Message.Status.COMPLETED,
-        client_message_id=client_message_id or None,
-        completed_at=now,
-        token_count=tokens.tokens,
-        token_count_estimated=tokens.estimated,
-    )
+    message = _customer_message(conversation, content, client_message_id, tokens, now)
+    message.save(force_insert=True)
     if asked_phrase:
         conversation_handoff_request(
             conversation=conversation,
@@ -194,16 +206,7 @@ def turn_start_for(
             countdown = debounce.reply_countdown(
                 conversation=conversation, in_burst=counts.replies_in_flight_here
             )
-            message = Message(
-                conversation=conversation,
-                role=Message.Role.USER,
-                content=content,
-                status=Message.Status.COMPLETED,
-                client_message_id=client_message_id or None,
-                completed_at=now,
-                token_count=tokens.tokens,
-                token_count_estimated=tokens.estimated,
-            )
+            message = _customer_message(conversation, content, client_message_id, tokens, now)
             reply = Message(
                 conversation=conversation,
                 role=Message.Role.ASSISTANT,
