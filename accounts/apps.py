@@ -19,8 +19,15 @@ class AccountsConfig(AppConfig):
 
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
-        from .models import ModelPreference
-        from .signals import preference_allowed_models_changed, preference_changed
+        from .models import ModelPreference, WidgetKey
+        from .signals import (
+            preference_allowed_models_changed,
+            preference_changed,
+            widget_key_changed,
+        )
+
+        for signal in (post_save, post_delete):
+            signal.connect(widget_key_changed, sender=WidgetKey, dispatch_uid="widget-origins")
 
         for signal in (post_save, post_delete):
             signal.connect(preference_changed, sender=ModelPreference, dispatch_uid="pref-cache")

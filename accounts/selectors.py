@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from chatbot.platform.generations import Generation
+
 from .models import ApiToken, ModelPreference, User, WidgetKey
 
 logger = logging.getLogger(__name__)
@@ -133,11 +135,22 @@ def api_token_lookup(*, raw_token: str) -> ApiToken | None:
     return token
 
 
+# The active keys' origins, read on every cross-origin API request: kept per process until a
+# widget key is saved or deleted (signals in apps.py; chatbot.platform.generations).
+WIDGET_ORIGINS = Generation("accounts:widget-origins")
+
+
 def origin_allowed_by_any_widget_key(*, origin: str) -> bool:
     """For CORS preflights, which carry no credentials: is this origin any key's site?
 
     The real request is then checked against its own token's key (authentication)."""
-    origins = WidgetKey.objects.filter(is_active=True).values_list("allowed_origins", flat=True)
+
+    def read() -> tuple[list[str], ...]:
+        return tuple(
+            WidgetKey.objects.filter(is_active=True).values_list("allowed_origins", flat=True)
+        )
+
+    origins = WIDGET_ORIGINS.cached("active", read)
     return any(WidgetKey(allowed_origins=allowed).allows_origin(origin) for allowed in origins)
 
 

@@ -1,12 +1,18 @@
 """Signal receivers (interfaces only: they call selectors, never hold domain flow)."""
 
-from .selectors import origin_allowed_by_any_widget_key
+from .selectors import WIDGET_ORIGINS, origin_allowed_by_any_widget_key
 from .services import model_preference_cache_forget
 
 
 def cors_allow_widget_origins(sender, request, **kwargs) -> bool:
     origin = request.headers.get("Origin")
     return bool(origin) and origin_allowed_by_any_widget_key(origin=origin)
+
+
+def widget_key_changed(sender, instance, **kwargs) -> None:
+    """A widget key saved or deleted: every process reads the allowed origins again once it
+    commits (turning a key off, or removing an origin, takes effect at the next request)."""
+    WIDGET_ORIGINS.changed()
 
 
 def preference_changed(sender, instance, **kwargs) -> None:

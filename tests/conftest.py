@@ -90,11 +90,13 @@ def _forget_knowledge_cache():
     """What a knowledge search or a turn's tools cache per generation
     (chatbot.platform.generations) must not outlive a test's rolled-back rows: every test
     starts with new generations."""
+    from accounts.selectors import WIDGET_ORIGINS
     from chatbot.knowledge import freshness
     from chatbot.tools.selectors import TOOLS_GENERATION
 
     freshness.generation_replace()
     TOOLS_GENERATION.replace()
+    WIDGET_ORIGINS.replace()
 
 
 @pytest.fixture(scope="session")

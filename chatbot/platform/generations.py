@@ -7,7 +7,8 @@ other process reads again at its next use (one cache GET per use). Without a sha
 (the demo's local memory, or Redis down) the token is the process's own and values are read
 again after `refresh_seconds` at the latest.
 
-Used by the knowledge base (chatbot.knowledge.freshness) and the tools (chatbot.tools).
+Used by the widget keys' CORS origins (accounts.selectors), the knowledge base
+(chatbot.knowledge.freshness) and the tools (chatbot.tools.selectors).
 Values are shared between the threads of a process: treat them as read-only.
 """
 

@@ -87,6 +87,30 @@ class TestWidgetSession:
         )
         assert_error(response, 403, "origin_not_allowed")
 
+    def test_preflight_origins_are_cached_until_a_key_changes(
+        self,
+        client,
+        widget_key,
+        django_assert_num_queries,
+        django_capture_on_commit_callbacks,
+    ):
+        def preflight():
+            response = client.options(
+                "/api/v1/widget/sessions/",
+                HTTP_ORIGIN="https://shop.example.com",
+                HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+            )
+            return response.headers.get("Access-Control-Allow-Origin")
+
+        with django_assert_num_queries(1):  # the active keys' origins, once
+            assert preflight() == "https://shop.example.com"
+        with django_assert_num_queries(0):
+            assert preflight() == "https://shop.example.com"
+        with django_capture_on_commit_callbacks(execute=True):
+            widget_key.is_active = False  # turned off: its site may no longer call
+            widget_key.save()
+        assert preflight() is None
+
     def test_missing_widget_key_is_a_validation_error(self, api_client):
         error = assert_error(
             api_client.post("/api/v1/widget/sessions/", {}, format="json"), 400, "validation_error"
