@@ -3,6 +3,7 @@ their own, created on first use and migrated."""
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,3 +45,18 @@ def widget_key_create(env: dict, name: str = "Bench") -> str:
         text=True,
     )
     return done.stdout.strip().splitlines()[-1]
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    """Until the server at `url` answers its `/healthz` with 200 (or RuntimeError)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready")

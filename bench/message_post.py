@@ -29,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import database_prepare, pct, widget_key_create  # noqa: E402
+from bench.common import database_prepare, pct, wait_ready, widget_key_create  # noqa: E402
 from bench.streaming_overhead import (  # noqa: E402
     DB_URL,
     LOG_DIR,
@@ -121,12 +121,7 @@ def main() -> None:
     web = start(web_cmd, env, str(LOG_DIR / "bench-message-post.log"))
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_ready(base)
         visitors = asyncio.run(_visitors(base, widget_key, args.concurrency))
         asyncio.run(_posts(base, visitors, args.path, 30))  # warm-up: imports, connections
         queries = QueryCounts(redis_client)

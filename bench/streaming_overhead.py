@@ -47,7 +47,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import database_prepare, pct, widget_key_create  # noqa: E402
+from bench.common import database_prepare, pct, wait_ready, widget_key_create  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -558,12 +558,7 @@ def main() -> None:
     queries = QueryCounts(redis_client)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_ready(base)
         time.sleep(2)  # worker start-up
         print(
             f"processes: {args.web_workers} {args.server}, "

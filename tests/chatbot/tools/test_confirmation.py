@@ -4,28 +4,16 @@ import json
 
 import pytest
 
-from chatbot.tools.models import Tool, ToolCall
+from chatbot.tools.models import ToolCall
 from conversations.models import Message
 from tests.chatbot.moderation_helpers import published, turn
 from tests.conftest import client_for
 from tests.stub_llm import Reply, ToolCalls
 from tests.stub_llm import ToolCall as Call
 
-from .helpers import http_tool, verified_conversation
+from .helpers import verified_conversation
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cancel_tool(tool_stub, widget_key):
-    tool_stub.route("/cancel", body=lambda req: {"cancelled": req.body["order_number"]})
-    return http_tool(
-        widget_key,
-        tool_stub.url("/cancel"),
-        name="cancel_order",
-        effect=Tool.Effect.SIDE_EFFECTS,
-        confirmation_label="Cancel order {order_number}?",
-    )
 
 
 def ask_to_cancel(use_llm_stub, conversation, capture) -> Message:
