@@ -373,8 +373,10 @@ class QueryCounts:
         return {role: (end[role] - start[role]) / turns for role in start}
 
 
-def profile_start(out_dir: Path, procs: dict[str, subprocess.Popen], seconds: int):
+def profile_start(out_dir: Path, procs: dict[str, subprocess.Popen], seconds: int, gil_only: bool):
     out_dir.mkdir(parents=True, exist_ok=True)
+    # --gil samples only the thread holding the GIL: Python CPU, not threads waiting in C.
+    mode = ["--gil"] if gil_only else ["--nonblocking"]
     spies = []
     for role, proc in procs.items():
         spies.append(
@@ -393,7 +395,7 @@ def profile_start(out_dir: Path, procs: dict[str, subprocess.Popen], seconds: in
                     str(seconds),
                     "--output",
                     str(out_dir / f"{role}.txt"),
-                    "--nonblocking",
+                    *mode,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -442,6 +444,13 @@ def main() -> None:
     parser.add_argument("--open-loop-conversations", type=int, default=0, help="0: enough")
     parser.add_argument("--rss-turns", type=int, default=0, help="turns for RSS growth; 0: skip")
     parser.add_argument("--profile", type=Path, help="py-spy raw stacks into this folder")
+    parser.add_argument(
+        "--profile-mode",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="cpu: only the thread holding the GIL is sampled (where CPU goes); "
+        "wall: every busy thread, waits in C included",
+    )
     parser.add_argument("--no-count-queries", action="store_true")
     parser.add_argument(
         "--knowledge-base",
@@ -580,7 +589,9 @@ def main() -> None:
             d_ttft, d_total = asyncio.run(direct_call(stub, concurrency, args.turns))
             spies = []
             if args.profile and concurrency == max(args.concurrency):
-                spies = profile_start(args.profile, procs, seconds=600)
+                spies = profile_start(
+                    args.profile, procs, seconds=600, gil_only=args.profile_mode == "cpu"
+                )
             cpu_at: dict[str, dict[str, float]] = {}
 
             def mark(moment: str, cpu_at: dict = cpu_at) -> None:
