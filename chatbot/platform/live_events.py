@@ -161,6 +161,14 @@ def message_event_publish(*, conversation_id: object, payload: MessagePayload) -
     return _publish(conversation_id, LiveEvent.MESSAGE, payload)
 
 
+def message_events_publish(*, conversation_id: object, payloads: list[MessagePayload]) -> list[str]:
+    """Several `message` events of one conversation in one round trip (a turn's question and
+    its pending reply)."""
+    return get_event_bus().publish_many(
+        str(conversation_id), [(LiveEvent.MESSAGE.value, payload) for payload in payloads]
+    )
+
+
 def reply_end_publish(
     *,
     conversation_id: object,

@@ -31,6 +31,19 @@ def message_publish(*, message: Message, cited: bool = True) -> bool:
     return True
 
 
+def messages_publish(*, messages: list[Message]) -> bool:
+    """New messages of one conversation, in order, in one round trip to the bus."""
+    try:
+        live_events.message_events_publish(
+            conversation_id=messages[0].conversation_id,
+            payloads=[message_payload(message) for message in messages],
+        )
+    except Exception:
+        logger.exception("messages %s: could not publish their live events", messages[0].pk)
+        return False
+    return True
+
+
 def reply_final_publish(
     *, reply: Message, error_code: str = "", cited: bool = True, last_delta: str = ""
 ) -> bool:
