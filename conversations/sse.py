@@ -84,8 +84,8 @@ async def _events(conversation_id: str, cursor: str, slot_keys: list[str], strea
             async for events in feed:
                 if not events:
                     yield b": ping\n\n"  # keeps proxies from closing an idle stream
-                for event in events:
-                    yield event.sse()
+                else:  # one write for a batch (a reply's end comes as one)
+                    yield b"".join(event.sse() for event in events)
                 now = time.monotonic()
                 if now >= deadline:
                     # Ending now and then makes clients reconnect, re-checking their token.
