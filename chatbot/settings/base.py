@@ -502,6 +502,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # Tests turn it off to run tasks inline and deterministically.
 CELERY_EAGER_IN_BACKGROUND = env.bool("CELERY_EAGER_IN_BACKGROUND", default=True)
 CELERY_TASK_IGNORE_RESULT = True
+# One result-backend object per process rather than per thread: under ASGI each request runs
+# in a thread of its own, so every enqueue built a new one (1 % of a web process's CPU).
+CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -1,6 +1,7 @@
 """The Celery app's demo mode: with no broker, tasks run on a background thread of the web
 process, so the POST answers 202 before the reply is generated, as with real workers."""
 
+import threading
 import time
 
 import pytest
@@ -36,3 +37,15 @@ def test_without_a_broker_the_post_answers_before_the_reply_is_generated(setting
     generated_in = time.monotonic() - started
     assert reply.model == "offline-responder" and reply.content
     assert answered_in < generated_in
+
+
+def test_the_result_backend_is_built_once_per_process_not_per_thread():
+    # Under ASGI each request's sync code runs in a new thread; a per-thread backend was
+    # rebuilt by every enqueue.
+    from chatbot.celery import app
+
+    backends = []
+    thread = threading.Thread(target=lambda: backends.append(app.backend))
+    thread.start()
+    thread.join()
+    assert backends == [app.backend]
