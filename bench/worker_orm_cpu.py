@@ -4,12 +4,15 @@
     .venv/bin/python bench/worker_orm_cpu.py --sqlite
 
 Times `chatbot.prompt.context.history_for` on a 20-message conversation (a staff member
-took part, one message blocked by moderation) and `chatbot.replies.lifecycle.reply_complete`
-(the reply's write and the conversation's stamp). CPU is the process's own
-(`time.process_time`): what the worker spends building, compiling and reading queries,
-not the database's time. Wall time per call is printed too. Each reply_complete is given a
-fresh claim first (not timed). Uses the bench's own database (migrated on first use), or a
-throw-away SQLite file with --sqlite.
+took part, one message blocked by moderation), `chatbot.replies.lifecycle.reply_complete`
+(the reply's write and the conversation's stamp) and the ledger's row
+(`chatbot.routing.services.provider_call_create`), each as it is now ("now") and with the
+ORM's way it replaced ("orm": the queryset, the two UPDATEs, `save()`), alternately in the
+same run. CPU is the process's own (`time.process_time`): what the worker spends building,
+compiling and reading queries, not the database's time. Wall time per call is printed too.
+Each reply_complete is given a fresh claim first (not timed). Uses the bench's own database
+(migrated on first use), or a throw-away SQLite file with --sqlite (where the finish and the
+ledger go through the ORM either way).
 """
 
 import argparse
@@ -121,18 +124,16 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from chatbot.models import ProviderCall
     from chatbot.prompt.context import history_for
     from chatbot.replies import lifecycle
+    from chatbot.routing import services
+    from chatbot.routing.selectors import Hop
 
     reply = conversation_create()
     claimed = lifecycle.reply_claim(reply_id=reply.pk)
     reply = claimed.reply
-    history = history_for(reply=reply)
-    print(f"{connection.vendor}: history of {len(history)} items")
-
-    def claim():
-        nonlocal claimed
-        claimed = lifecycle.reply_claim(reply_id=reply.pk)
+    print(f"{connection.vendor}: history of {len(history_for(reply=reply))} items")
 
     def complete():
         assert lifecycle.reply_complete(
@@ -142,22 +143,95 @@ def main() -> None:
 
     def unfinish():
         # Back to pending with attempts 0, so the next claim takes it (not timed).
+        nonlocal claimed
         type(reply).objects.filter(pk=reply.pk).update(status="pending", attempts=0)
-        claim()
+        claimed = lifecycle.reply_claim(reply_id=reply.pk)
 
+    hop = Hop(model="gpt-4o-mini", endpoint_key="k", endpoint_name="settings")
+
+    def ledger():
+        services.provider_call_create(
+            hop=hop, reply_id=reply.pk, customer_id=reply.conversation.customer_id, attempt=1,
+            outcome="success", http_status=200, latency_ms=800, ttft_ms=90, prompt_tokens=300,
+            completion_tokens=3,
+        )  # fmt: skip
+
+    # The ORM's way, as these were before (timed in the same run: this machine is shared).
+    orm = {
+        "history_for": ("chatbot.prompt.context._history_rows", _history_rows_orm),
+        "reply_complete": ("chatbot.replies.lifecycle._finish_returning", lifecycle._finish_orm),
+        "provider_call_create": (
+            "chatbot.routing.services._provider_call_insert",
+            lambda call: call.save(force_insert=True),
+        ),
+    }
     unfinish()
-    with CaptureQueriesContext(connection) as captured:
-        complete()
-    print(f"reply_complete statements: {len(captured.captured_queries)}")
-    for q in captured.captured_queries:
-        print("   ", q["sql"][:150])
     for name, fn, before in (
         ("history_for", lambda: history_for(reply=reply), None),
         ("reply_complete", complete, unfinish),
+        ("provider_call_create", ledger, None),
     ):
-        timed(fn, 100, before)  # warm-up
-        cpu, wall = timed(fn, args.calls, before)
-        print(f"{name:15s} cpu {cpu:7.1f} us/call   wall {wall:7.1f} us/call")
+        with CaptureQueriesContext(connection) as captured:
+            fn()
+        if before:
+            before()
+        target, replacement = orm[name]
+        for label in ("now", "orm", "now", "orm"):
+            with _patched(target, replacement if label == "orm" else None):
+                timed(fn, 100, before)  # warm-up
+                cpu, wall = timed(fn, args.calls, before)
+            print(
+                f"{name:21s} {label:3s} cpu {cpu:7.1f} us/call   wall {wall:7.1f} us/call"
+                + (f"   ({len(captured.captured_queries)} statements)" if label == "now" else "")
+            )
+    ProviderCall.objects.filter(reply_id=reply.pk).delete()
+
+
+class _patched:
+    """Replace module.attr (dotted) for the block; None: leave it."""
+
+    def __init__(self, target: str, replacement):
+        module, _, self.attr = target.rpartition(".")
+        self.module = sys.modules[module]
+        self.replacement = replacement
+
+    def __enter__(self):
+        self.saved = getattr(self.module, self.attr)
+        if self.replacement is not None:
+            setattr(self.module, self.attr, self.replacement)
+
+    def __exit__(self, *exc):
+        setattr(self.module, self.attr, self.saved)
+
+
+def _history_rows_orm(*, conversation_id, until):
+    """history_for's read as the ORM did it (the same rules, model instances)."""
+    from django.conf import settings
+
+    from conversations.models import Message
+
+    queryset = (
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            role__in=["user", "assistant", "staff"],
+            status="completed",
+            created_at__lte=until,
+        )
+        .exclude(content="")
+        .exclude(moderation_flags__action="blocked")
+        .select_related("author__agent_profile")
+        .order_by("-created_at", "-id")
+        .only(
+            "role",
+            "content",
+            "created_at",
+            "token_count",
+            "author__first_name",
+            "author__username",
+            "author__agent_profile__public_name",
+        )
+    )
+    return list(queryset[: settings.CHAT_HISTORY_MESSAGES])
 
 
 if __name__ == "__main__":
