@@ -241,7 +241,8 @@ def _finish_returning(claimed: ClaimedReply, *, now: datetime, fields: dict) -> 
     ]
     stamp = Conversation._meta.get_field("last_message_at").get_db_prep_value(now, connection)
     params += [stamp, stamp]
-    with connection.cursor() as cursor:
+    # As the ORM's atomic block did: a failure marks a caller's transaction for rollback.
+    with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return bool(cursor.fetchone()[0])
 
