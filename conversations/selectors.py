@@ -69,10 +69,18 @@ def agent_name(user: User | None) -> str:
     if user is None:
         return ""
     try:
-        public_name = user.agent_profile.public_name.strip()
+        public_name = user.agent_profile.public_name
     except ObjectDoesNotExist:
         public_name = ""
-    return public_name or user.first_name.strip() or user.get_username()
+    return agent_display_name(
+        public_name=public_name, first_name=user.first_name, username=user.get_username()
+    )
+
+
+def agent_display_name(*, public_name: str | None, first_name: str, username: str) -> str:
+    """`agent_name` from the columns themselves (None: the user has no agent profile), for
+    reads that select them without building model instances."""
+    return (public_name or "").strip() or first_name.strip() or username
 
 
 def handoff_estimated_wait_seconds() -> int | None:

@@ -24,12 +24,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.conf import settings
+from django.db import connection
 
 from accounts.selectors import ResolvedPreference
 from chatbot.llm import ChatMessage, ChatRequest, KnowledgeSource
 from chatbot.moderation import mask_for_provider
-from conversations.models import ConversationEvent, Message
-from conversations.selectors import agent_name
+from conversations.models import ConversationEvent, Message, ModerationFlag
+from conversations.selectors import agent_display_name
 
 from .tokens import count_tokens
 from .trimming import context_token_budget, history_trim
@@ -155,32 +156,120 @@ def _handoff_lines(*, reply: Message, since: datetime, until: datetime) -> list[
     ]
 
 
-def history_for(*, reply: Message) -> list[Message]:
+@dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    """A stored message as the model's context uses it: read without model instances (the
+    ORM's query building and row instantiation were most of a turn's history read)."""
+
+    role: str
+    content: str
+    created_at: datetime
+    token_count: int | None
+    author_name: str = ""  # a staff message's author, as customers see them (agent_name)
+
+
+@dataclass(frozen=True, slots=True)
+class _HistoryQuery:
+    sql: str
+    # Per selected column: its expression and the ORM's from-database converters for it.
+    converters: tuple[tuple, ...]
+
+
+_history_queries: dict[str, _HistoryQuery] = {}
+
+
+def _history_query() -> _HistoryQuery:
+    """The history's SELECT for this database vendor, written once per process: the
+    identifiers come from the models' metadata, every value is a parameter."""
+    query = _history_queries.get(connection.vendor)
+    if query is not None:
+        return query
+    q = connection.ops.quote_name
+    user_model = Message._meta.get_field("author").related_model
+    profile_field = user_model._meta.get_field("agent_profile").field  # AgentProfile.user
+
+    def column(model, name: str, alias: str) -> str:
+        return f"{alias}.{q(model._meta.get_field(name).column)}"
+
+    def table(model) -> str:
+        return q(model._meta.db_table)
+
+    selected = [
+        (Message, "role", "m"),
+        (Message, "content", "m"),
+        (Message, "created_at", "m"),
+        (Message, "token_count", "m"),
+        (user_model, "first_name", "u"),
+        (user_model, user_model.USERNAME_FIELD, "u"),
+        (profile_field.model, "public_name", "p"),
+    ]
+    sql = (
+        f"SELECT {', '.join(column(*item) for item in selected)} "  # noqa: S608 # nosec B608
+        f"FROM {table(Message)} m "
+        f"LEFT JOIN {table(user_model)} u ON u.{q(user_model._meta.pk.column)} = "
+        f"{column(Message, 'author', 'm')} "
+        f"LEFT JOIN {table(profile_field.model)} p ON {column(profile_field.model, 'user', 'p')} "
+        f"= u.{q(user_model._meta.pk.column)} "
+        f"WHERE {column(Message, 'conversation', 'm')} = %s "
+        f"AND {column(Message, 'role', 'm')} IN ({', '.join(['%s'] * len(_STORED_ROLES))}) "
+        f"AND {column(Message, 'status', 'm')} = %s "
+        f"AND {column(Message, 'created_at', 'm')} <= %s "
+        f"AND NOT ({column(Message, 'content', 'm')} = %s) "
+        # Blocked input or output never goes back to a model.
+        f"AND NOT EXISTS (SELECT 1 FROM {table(ModerationFlag)} f "
+        f"WHERE {column(ModerationFlag, 'message', 'f')} = {column(Message, 'id', 'm')} "
+        f"AND {column(ModerationFlag, 'action', 'f')} = %s) "
+        f"ORDER BY {column(Message, 'created_at', 'm')} DESC, {column(Message, 'id', 'm')} DESC "
+        "LIMIT %s"
+    )
+    converters = []
+    for model, name, alias in selected:
+        col = model._meta.get_field(name).get_col(alias)
+        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        converters.append((col, tuple(found)))
+    query = _history_queries[connection.vendor] = _HistoryQuery(sql, tuple(converters))
+    return query
+
+
+def _history_rows(*, conversation_id, until: datetime) -> list[HistoryMessage]:
+    """The newest CHAT_HISTORY_MESSAGES completed, non-empty, unblocked messages of the
+    conversation created until `until`, newest first (ties: the greater id first)."""
+    query = _history_query()
+    fields = Message._meta
+    params = [
+        fields.get_field("conversation").get_db_prep_value(conversation_id, connection),
+        *_STORED_ROLES,
+        Message.Status.COMPLETED,
+        fields.get_field("created_at").get_db_prep_value(until, connection),
+        "",
+        ModerationFlag.Action.BLOCKED,
+        settings.CHAT_HISTORY_MESSAGES,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, params)
+        rows = cursor.fetchall()
+    messages = []
+    for row in rows:
+        values = list(row)
+        for index, (col, converters) in enumerate(query.converters):
+            for converter in converters:
+                values[index] = converter(values[index], col, connection)
+        role, content, created_at, token_count, first_name, username, public_name = values
+        author_name = ""
+        if role == Message.Role.STAFF and username is not None:
+            author_name = agent_display_name(
+                public_name=public_name, first_name=first_name, username=username
+            )
+        messages.append(HistoryMessage(role, content, created_at, token_count, author_name))
+    return messages
+
+
+def history_for(*, reply: Message) -> list[HistoryMessage | _Line]:
     """The conversation up to and including the message this reply answers, with the
     handoff's steps in their place."""
     question = reply.reply_to
-    queryset = (
-        Message.objects.filter(
-            conversation_id=reply.conversation_id,
-            role__in=_STORED_ROLES,
-            status=Message.Status.COMPLETED,
-            created_at__lte=question.created_at,
-        )
-        .exclude(content="")
-        .exclude(moderation_flags__action="blocked")  # blocked input/output never goes back
-        .select_related("author__agent_profile")
-        .order_by("-created_at", "-id")
-        .only(
-            "role",
-            "content",
-            "created_at",
-            "token_count",
-            "author__first_name",
-            "author__username",
-            "author__agent_profile__public_name",
-        )
-    )
-    messages = list(reversed(queryset[: settings.CHAT_HISTORY_MESSAGES]))
+    messages = _history_rows(conversation_id=reply.conversation_id, until=question.created_at)
+    messages.reverse()
     if not messages:
         return messages
     lines = _handoff_lines(reply=reply, since=messages[0].created_at, until=question.created_at)
@@ -189,9 +278,9 @@ def history_for(*, reply: Message) -> list[Message]:
     return sorted([*messages, *lines], key=lambda item: item.created_at)
 
 
-def _content_for_model(message) -> str:
+def _content_for_model(message: HistoryMessage | _Line) -> str:
     if message.role == Message.Role.STAFF:
-        return f"[Human agent {agent_name(message.author)}]: {message.content}"
+        return f"[Human agent {message.author_name}]: {message.content}"
     return message.content
 
 

@@ -13,6 +13,7 @@ each message was written (counted once); rows from before token counting are cou
 """
 
 import logging
+from typing import Protocol
 
 from django.conf import settings
 
@@ -21,6 +22,14 @@ from conversations.models import Message
 from .tokens import TOKENS_REPLY_PRIMING, count_tokens, message_tokens
 
 logger = logging.getLogger(__name__)
+
+
+class HistoryItem(Protocol):
+    """What trimming reads of a history item (chatbot.prompt.context.history_for)."""
+
+    role: str
+    content: str
+    token_count: int | None
 
 
 def context_window_for(model: str) -> int:
@@ -34,7 +43,7 @@ def context_token_budget(*, model: str, max_tokens: int | None) -> int:
     return max(0, min(settings.CHAT_CONTEXT_TOKEN_BUDGET, room))
 
 
-def _size(message: Message, model: str) -> int:
+def _size(message: HistoryItem, model: str) -> int:
     tokens = message.token_count
     if tokens is None:
         tokens = count_tokens(message.content, model).tokens
@@ -42,14 +51,14 @@ def _size(message: Message, model: str) -> int:
 
 
 def history_trim(
-    *, history: list[Message], system: str, model: str, max_tokens: int | None
-) -> list[Message]:
+    *, history: list[HistoryItem], system: str, model: str, max_tokens: int | None
+) -> list[HistoryItem]:
     """The newest messages of `history` (oldest first) that fit the budget with `system`."""
     if not history:
         return history
     budget = context_token_budget(model=model, max_tokens=max_tokens)
     left = budget - message_tokens(count_tokens(system, model).tokens) - TOKENS_REPLY_PRIMING
-    kept: list[Message] = []
+    kept: list[HistoryItem] = []
     for message in reversed(history):
         size = _size(message, model)
         if kept and size > left:

@@ -164,6 +164,20 @@ def reply_heartbeat(*, claimed: ClaimedReply) -> bool:
 
 def _finish(claimed: ClaimedReply, **fields) -> bool:
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        updated = _finish_returning(claimed, now=now, fields=fields)
+    else:
+        updated = _finish_orm(claimed, now=now, fields=fields)
+    if not updated:
+        logger.warning("reply %s: claim lost before finishing; result discarded", claimed.reply.pk)
+        return False
+    # Keep the claimed instance as the row now is, so callers need not read it back.
+    for name, value in {"completed_at": now, "lease_expires_at": None, **fields}.items():
+        setattr(claimed.reply, name, value)
+    return True
+
+
+def _finish_orm(claimed: ClaimedReply, *, now: datetime, fields: dict) -> bool:
     # No savepoint when a caller's transaction holds this write (generate records the
     # citations in the same one): it would cost two statements and roll back nothing the
     # caller's own rollback does not.
@@ -175,13 +189,62 @@ def _finish(claimed: ClaimedReply, **fields) -> bool:
             Conversation.objects.filter(pk=claimed.reply.conversation_id).update(
                 last_message_at=now, updated_at=now
             )
-    if not updated:
-        logger.warning("reply %s: claim lost before finishing; result discarded", claimed.reply.pk)
-        return False
-    # Keep the claimed instance as the row now is, so callers need not read it back.
-    for name, value in {"completed_at": now, "lease_expires_at": None, **fields}.items():
-        setattr(claimed.reply, name, value)
-    return True
+    return bool(updated)
+
+
+# The finish's statement per set of fields written (a handful: one per reply_* function).
+_finish_statements: dict[tuple[str, ...], tuple[str, tuple]] = {}
+
+
+def _finish_statement(names: tuple[str, ...]) -> tuple[str, tuple]:
+    """The reply's guarded UPDATE and the conversation's stamp as one statement (Postgres:
+    data-modifying CTEs), written once per process; and the fields whose values it takes."""
+    found = _finish_statements.get(names)
+    if found is not None:
+        return found
+    q = connection.ops.quote_name
+    message, conversation = Message._meta, Conversation._meta
+    written = tuple(message.get_field(name) for name in ("completed_at", *names))
+    assignments = ", ".join(f"{q(field.column)} = %s" for field in written)
+    # Identifiers come from the models' metadata; every value is a query parameter.
+    sql = (
+        f"WITH done AS (UPDATE {q(message.db_table)} SET {assignments}, "  # noqa: S608 # nosec B608
+        f"{q(message.get_field('lease_expires_at').column)} = NULL "
+        f"WHERE {q(message.pk.column)} = %s AND {q(message.get_field('claim_token').column)} = %s "
+        f"AND {q(message.get_field('status').column)} = %s "
+        f"RETURNING {q(message.get_field('conversation').column)}), "
+        f"stamped AS (UPDATE {q(conversation.db_table)} SET "
+        f"{q(conversation.get_field('last_message_at').column)} = %s, "
+        f"{q(conversation.get_field('updated_at').column)} = %s "
+        f"WHERE {q(conversation.pk.column)} IN "
+        f"(SELECT {q(message.get_field('conversation').column)} FROM done)) "
+        "SELECT count(*) FROM done"
+    )
+    found = _finish_statements[names] = (sql, written)
+    return found
+
+
+def _finish_returning(claimed: ClaimedReply, *, now: datetime, fields: dict) -> bool:
+    """The finish in one statement, whose SQL is built once: the conversation is stamped
+    only when the reply's write landed (a lost claim changes nothing)."""
+    sql, written = _finish_statement(tuple(fields))
+    values = (now, *fields.values())
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(written, values, strict=True)
+    ]
+    message = Message._meta
+    params += [
+        message.pk.get_db_prep_value(claimed.reply.pk, connection),
+        message.get_field("claim_token").get_db_prep_value(claimed.claim_token, connection),
+        Message.Status.STREAMING,
+    ]
+    stamp = Conversation._meta.get_field("last_message_at").get_db_prep_value(now, connection)
+    params += [stamp, stamp]
+    # As the ORM's atomic block did: a failure marks a caller's transaction for rollback.
+    with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return bool(cursor.fetchone()[0])
 
 
 def reply_complete(

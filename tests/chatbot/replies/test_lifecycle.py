@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from chatbot.replies import lifecycle
 from chatbot.replies.turn import turn_start
-from conversations.models import Message
+from conversations.models import Conversation, Message
 from tests.factories import ConversationFactory
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +126,84 @@ def test_concurrent_duplicate_client_message_id_is_deduplicated(django_capture_o
         first = turn_start(conversation=conversation, content="a", client_message_id="k")
         again = turn_start(conversation=conversation, content="a", client_message_id="k")
     assert first.created and not again.created and again.reply.id == first.reply.id
+
+
+@pytest.fixture(params=["one statement", "orm"])
+def finish_path(request, monkeypatch):
+    """Postgres finishes in one statement; other databases (the demo's SQLite) through the
+    ORM's two: both are held to the same behaviour."""
+    if request.param == "orm":
+        monkeypatch.setattr(lifecycle, "_finish_returning", lifecycle._finish_orm)
+    return request.param
+
+
+def _stamps(conversation_id):
+    conversation = Conversation.objects.get(pk=conversation_id)
+    return conversation.last_message_at, conversation.updated_at
+
+
+def test_finishing_writes_the_reply_and_stamps_the_conversation(
+    reply, finish_path, django_assert_max_num_queries
+):
+    claimed = lifecycle.reply_claim(reply_id=reply.id)
+    statements = 1 if finish_path == "one statement" else 2
+    with django_assert_max_num_queries(statements):
+        assert lifecycle.reply_complete(
+            claimed=claimed,
+            content="Tomorrow.",
+            model="m",
+            prompt_tokens=12,
+            completion_tokens=None,
+            latency_ms=7,
+            cached=True,
+            route_reason="r" * 400,
+        )
+    stored = Message.objects.get(pk=reply.id)
+    assert stored.status == Message.Status.COMPLETED and stored.content == "Tomorrow."
+    assert (stored.prompt_tokens, stored.completion_tokens, stored.latency_ms) == (12, None, 7)
+    assert stored.cached and stored.route_reason == "r" * 300 and stored.token_count > 0
+    assert stored.lease_expires_at is None and stored.completed_at is not None
+    assert stored.claim_token == claimed.claim_token  # kept: who wrote it
+    assert _stamps(reply.conversation_id) == (stored.completed_at, stored.completed_at)
+    # The claimed instance is the row as it now is.
+    assert claimed.reply.completed_at == stored.completed_at
+    assert claimed.reply.content == "Tomorrow." and claimed.reply.lease_expires_at is None
+
+
+def test_a_lost_claim_finishes_nothing_and_stamps_nothing(reply, finish_path):
+    stale = lifecycle.reply_claim(reply_id=reply.id)
+    fresh = lifecycle.reply_claim(reply_id=reply.id, now=timezone.now() + timedelta(hours=1))
+    before = _stamps(reply.conversation_id)
+    assert lifecycle.reply_fail(claimed=stale, error_code="timeout") is False
+    assert lifecycle.reply_defer(claimed=stale) is False
+    stored = Message.objects.get(pk=reply.id)
+    assert stored.status == Message.Status.STREAMING and stored.completed_at is None
+    assert stored.lease_expires_at is not None
+    assert _stamps(reply.conversation_id) == before
+    assert stale.reply.completed_at is None  # the stale instance is left as it was
+
+    # The holder's token, but the reply is no longer streaming (already finished).
+    assert lifecycle.reply_fail(claimed=fresh, error_code="timeout", latency_ms=None) is True
+    finished = _stamps(reply.conversation_id)
+    assert lifecycle.reply_complete(
+        claimed=fresh, content="again", model="m", prompt_tokens=1, completion_tokens=1,
+        latency_ms=1,
+    ) is False  # fmt: skip
+    stored = Message.objects.get(pk=reply.id)
+    assert stored.status == Message.Status.FAILED and stored.error_code == "timeout"
+    assert stored.latency_ms is None
+    assert _stamps(reply.conversation_id) == finished
+
+
+def test_a_merged_reply_points_at_the_reply_that_answers_it(
+    django_capture_on_commit_callbacks, finish_path
+):
+    conversation = ConversationFactory()
+    with django_capture_on_commit_callbacks(execute=False):
+        first = turn_start(conversation=conversation, content="one").reply
+        second = turn_start(conversation=conversation, content="two").reply
+    claimed = lifecycle.reply_claim(reply_id=first.id)
+    assert lifecycle.reply_merge(claimed=claimed, into_id=second.id) is True
+    stored = Message.objects.get(pk=first.id)
+    assert stored.merged_into_id == second.id and stored.content == ""
+    assert stored.status == Message.Status.COMPLETED and stored.latency_ms == 0

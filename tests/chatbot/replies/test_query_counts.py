@@ -20,9 +20,9 @@ pytestmark = pytest.mark.django_db
 
 POST_STATEMENTS = 4  # token; conversation + lock; counts + stamp; both inserts (docs/benchmarks.md)
 # claim (which also tells whether a later message could supersede the reply, so the burst
-# check needs no statement of its own in a turn like these), history, ledger, reply +
-# conversation stamp
-WORKER_STATEMENTS = 5
+# check needs no statement of its own in a turn like these), history, ledger, and the
+# reply's write with the conversation's stamp in one statement (Postgres)
+WORKER_STATEMENTS = 4
 # The knowledge base's share (chatbot.knowledge) when the widget key sees no published
 # article: none (whether it sees any is cached until the knowledge base changes).
 KNOWLEDGE_STATEMENTS = 0
