@@ -315,8 +315,9 @@ async def direct_open_loop(stub: StubLLMServer, rate: float, seconds: float):
     return totals, errors
 
 
-def _stat(pid: int) -> tuple[int, float, int] | None:
-    """(parent pid, CPU seconds used so far, RSS bytes) of a live process, from /proc."""
+def _stat(pid: int) -> tuple[int, float, int, float] | None:
+    """(parent pid, CPU seconds used so far, RSS bytes, of the CPU the kernel's part) of a
+    live process, from /proc."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -324,7 +325,8 @@ def _stat(pid: int) -> tuple[int, float, int] | None:
     fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-    return int(fields[1]), cpu, int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    return int(fields[1]), cpu, rss, int(fields[12]) / ticks
 
 
 def _tree(roots: list[int], index: int) -> float:
@@ -346,6 +348,11 @@ def cpu_seconds(roots: list[int]) -> float:
     """CPU used by these processes and all their descendants (uvicorn workers, pool
     children): the system under test, not the load generator or the stub."""
     return _tree(roots, 1)
+
+
+def kernel_cpu_seconds(roots: list[int]) -> float:
+    """The part of cpu_seconds spent in the kernel (system calls, wake-ups)."""
+    return _tree(roots, 3)
 
 
 def rss_bytes(roots: list[int]) -> int:
@@ -597,6 +604,7 @@ def main() -> None:
             def mark(moment: str, cpu_at: dict = cpu_at) -> None:
                 # Only the measured turns: not the warm-up, sessions or streams opening.
                 cpu_at[moment] = {role: cpu_seconds([p.pid]) for role, p in procs.items()}
+                cpu_at[moment]["kernel"] = kernel_cpu_seconds([p.pid for p in procs.values()])
                 if not args.no_count_queries:
                     queries.mark(moment)
 
@@ -610,6 +618,9 @@ def main() -> None:
                 role: (cpu_seconds([p.pid]) - cpu_at["start"][role]) / len(c_total)
                 for role, p in procs.items()
             }
+            kernel = (
+                kernel_cpu_seconds([p.pid for p in procs.values()]) - cpu_at["start"]["kernel"]
+            ) / len(c_total)
             for spy in spies:
                 spy.send_signal(2)  # SIGINT: py-spy writes what it has
             for spy in spies:
@@ -631,7 +642,7 @@ def main() -> None:
             print(
                 f"CPU per turn (web + worker + SSE, from /proc): {sum(cpu.values()) * 1000:.1f} ms"
                 f" = web {cpu['web'] * 1000:.1f} + worker {cpu['worker'] * 1000:.1f}"
-                " (DESIGN.md budget: 10 ms)"
+                f"; of it in the kernel {kernel * 1000:.1f} (DESIGN.md budget: 10 ms)"
             )
             if not args.no_count_queries:
                 counts = queries.per_turn(len(c_total))
