@@ -35,6 +35,7 @@ import asyncio
 import collections
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -56,6 +57,7 @@ from tests.stub_llm import Reply, StubLLMServer  # noqa: E402
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatdesk_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 LOG_DIR = ROOT / "test-artifacts"
+RSS_ROUND_TURNS = 90  # turns per conversation in the memory phase, below the message cap
 
 
 def free_port() -> int:
@@ -703,7 +705,13 @@ def main() -> None:
             asyncio.run(chatdesk_turns(base, widget_key, 20, warm))
             before = rss_bytes(worker)
             started = time.perf_counter()
-            asyncio.run(chatdesk_turns(base, widget_key, 20, per_conversation - warm))
+            left = per_conversation - warm
+            while left > 0:
+                # Fresh conversations every RSS_ROUND_TURNS turns each: a conversation's
+                # message cap (CHAT_MAX_MESSAGES_PER_CONVERSATION, 200) would refuse more.
+                round_turns = min(left, RSS_ROUND_TURNS)
+                asyncio.run(chatdesk_turns(base, widget_key, 20, round_turns))
+                left -= round_turns
             after = rss_bytes(worker)
             done = 20 * per_conversation
             print(
@@ -716,7 +724,13 @@ def main() -> None:
         for proc in procs.values():
             proc.terminate()
         for proc in procs.values():
-            proc.wait(10)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                # A web process draining open SSE streams would outlive the bench: end its
+                # whole session (the supervisor and its workers).
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
         stub.stop()
 
 
