@@ -117,6 +117,8 @@ def sources_fit(
     *, sources: tuple[KnowledgeSource, ...], model: str, max_tokens: int | None
 ) -> tuple[KnowledgeSource, ...]:
     """The sources (best first) that fit their share of the input budget, renumbered 1..n."""
+    if not sources:
+        return ()  # most turns: no need for the budget (a cache read)
     room = int(
         context_token_budget(model=model, max_tokens=max_tokens) * settings.KNOWLEDGE_CONTEXT_SHARE
     )
