@@ -1,6 +1,7 @@
 """What the benches share: percentiles as they quote them, and a Postgres database of
 their own, created on first use and migrated."""
 
+import os
 import subprocess
 import sys
 import time
@@ -23,6 +24,40 @@ def database_create_if_missing(database_url: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def django_in_process(database_url: str, env: dict[str, str] | None = None) -> None:
+    """Set Django up in this process for an in-process bench: no Redis, no broker (tasks
+    eager), the database created if missing and migrated. `env` adds or overrides settings.
+    On SQLite: WAL, fsync at checkpoints only, how SQLite is run for a server (and the
+    demo); with the default rollback journal every commit is an fsync and dominates."""
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "chatbot.settings.base",
+            "DJANGO_READ_DOT_ENV": "false",
+            "DJANGO_DEBUG": "false",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": "",
+            "EVENT_BUS_URL": "",
+            "CELERY_BROKER_URL": "",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+            "LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+    )
+    if database_url.startswith("postgres"):
+        database_create_if_missing(database_url)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        settings.DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+        )
+    call_command("migrate", verbosity=0, interactive=False)
 
 
 def database_prepare(database_url: str, env: dict) -> None:

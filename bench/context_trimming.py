@@ -21,7 +21,6 @@ module that imports `openai`), so the time ratio is "our turn" / "bare SDK call"
 """
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -45,38 +44,19 @@ def sentence(rng: random.Random, words: int) -> str:
 
 
 def configure(stub_url: str, database_url: str) -> None:
-    os.environ.update(
+    from bench.common import django_in_process
+
+    django_in_process(
+        database_url,
         {
-            "DJANGO_SETTINGS_MODULE": "chatbot.settings.base",
-            "DJANGO_READ_DOT_ENV": "false",
-            "DJANGO_DEBUG": "false",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": "",
-            "EVENT_BUS_URL": "",
-            "CELERY_BROKER_URL": "",
-            "CELERY_TASK_ALWAYS_EAGER": "true",
+            "CELERY_EAGER_IN_BACKGROUND": "false",  # the turn is done when turn_start returns
             "OPENAI_BASE_URL": stub_url,
             "OPENAI_API_KEY": "sk-bench",
             "LLM_MODEL": "gpt-4o-mini",
             "LLM_MAX_RETRIES": "0",
             "CHAT_DEBOUNCE_SECONDS": "0",
-            "LOG_LEVEL": "WARNING",
-        }
+        },
     )
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        # WAL, fsync at checkpoints only: how SQLite is run for a server (and the demo);
-        # with the default rollback journal every commit is an fsync and dominates a turn.
-        settings.DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-        )
-
-    call_command("migrate", verbosity=0)
 
 
 def play(stub, *, turns: int, ttft: float, seed: int = 4) -> dict:
@@ -98,7 +78,6 @@ def play(stub, *, turns: int, ttft: float, seed: int = 4) -> dict:
         api_key="sk-bench",
         connect_timeout=5,
         read_timeout=30,
-        max_retries=0,
     )
     tokens, ours, bare = [], [], []
     for _turn in range(turns):

@@ -80,31 +80,9 @@ class Score:
 
 
 def configure(database_url: str) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "chatbot.settings.base",
-            "DJANGO_READ_DOT_ENV": "false",
-            "DJANGO_DEBUG": "false",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": "",
-            "EVENT_BUS_URL": "",
-            "CELERY_BROKER_URL": "",
-            "CELERY_TASK_ALWAYS_EAGER": "true",
-        }
-    )
-    import psycopg
+    from bench.common import django_in_process
 
-    base, _, name = database_url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+    django_in_process(database_url)
 
 
 def read_jsonl(path: Path) -> list[dict]:

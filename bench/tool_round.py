@@ -21,7 +21,6 @@ any client pays. Storage: a throw-away SQLite file; cache and event bus in-proce
 """
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -33,16 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 
 def configure(stub_url: str, database_url: str) -> None:
-    os.environ.update(
+    from bench.common import django_in_process
+
+    django_in_process(
+        database_url,
         {
-            "DJANGO_SETTINGS_MODULE": "chatbot.settings.base",
-            "DJANGO_READ_DOT_ENV": "false",
-            "DJANGO_DEBUG": "false",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": "",
-            "EVENT_BUS_URL": "",
-            "CELERY_BROKER_URL": "",
-            "CELERY_TASK_ALWAYS_EAGER": "true",
             "CELERY_EAGER_IN_BACKGROUND": "false",
             "OPENAI_BASE_URL": stub_url,
             "OPENAI_API_KEY": "sk-bench",
@@ -53,19 +47,8 @@ def configure(stub_url: str, database_url: str) -> None:
             "RATE_LIMIT_USER": "100000/minute",
             "TOOLS_BUILTINS": "",
             "TOOLS_SSRF_ALLOWED_NETWORKS": "127.0.0.1/32",
-            "LOG_LEVEL": "WARNING",
-        }
+        },
     )
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    settings.DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-    )
-    call_command("migrate", verbosity=0)
 
 
 SCHEMA = {

@@ -28,28 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def configure(database_url: str) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "chatbot.settings.base",
-            "DJANGO_READ_DOT_ENV": "false",
-            "DJANGO_DEBUG": "false",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": "",
-            "EVENT_BUS_URL": "",
-            "CELERY_BROKER_URL": "",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    if database_url.startswith("postgres"):
-        from bench.common import database_create_if_missing
+    from bench.common import django_in_process
 
-        database_create_if_missing(database_url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    django_in_process(database_url)
 
 
 def conversation_create():

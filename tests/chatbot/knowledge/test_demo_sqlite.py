@@ -4,13 +4,10 @@ and questions in English and Chinese find it, scoped like on Postgres. A real su
 a real SQLite file, as scripts/demo runs it."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.workers import ROOT
+from tests.sqlite_subprocess import manage, sqlite_env
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,34 +26,15 @@ print(json.dumps(out, ensure_ascii=False))
 """
 
 
-def _manage(env, *args):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_the_sample_knowledge_base_on_sqlite(tmp_path):
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))},
-        "DJANGO_SETTINGS_MODULE": "chatbot.settings.base",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        "DJANGO_READ_DOT_ENV": "false",
-        "REDIS_URL": "",
-        "CELERY_BROKER_URL": "",
-    }
-    assert _manage(env, "migrate", "--noinput", "-v0").returncode == 0
-    first = _manage(env, "knowledge_load_sample")
+    env = sqlite_env(tmp_path / "demo.sqlite3")
+    assert manage(env, "migrate", "--noinput", "-v0").returncode == 0
+    first = manage(env, "knowledge_load_sample")
     assert first.returncode == 0, first.stderr
     assert "added 8, updated 0, unchanged 0" in first.stdout
-    again = _manage(env, "knowledge_load_sample")
+    again = manage(env, "knowledge_load_sample")
     assert "added 0, updated 0, unchanged 8" in again.stdout
-    probe = _manage(env, "shell", "-c", PROBE)
+    probe = manage(env, "shell", "-c", PROBE)
     assert probe.returncode == 0, probe.stderr
     found = json.loads(probe.stdout.strip().splitlines()[-1])
     assert found["How long does delivery take?"][0] == "Shipping and delivery"

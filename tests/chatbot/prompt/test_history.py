@@ -3,14 +3,11 @@ own SQL gives what the ORM's reading of the same rules gives, on Postgres and on
 (the demo's database, where UUIDs and datetimes are stored as text)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from tests.chatbot.prompt.history_cases import EXPECTED, LIMIT, history_cases
-from tests.workers import ROOT
+from tests.sqlite_subprocess import manage, sqlite_env
 
 
 def _check(results: dict) -> None:
@@ -34,28 +31,13 @@ def test_the_history_on_postgres():
 
 @pytest.mark.timeout(180)
 def test_the_history_on_sqlite(tmp_path):
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))},
-        "DJANGO_SETTINGS_MODULE": "chatbot.settings.base",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'history.sqlite3'}",
-        "DJANGO_READ_DOT_ENV": "false",
-        "REDIS_URL": "",
-        "CELERY_BROKER_URL": "",
-    }
+    env = sqlite_env(tmp_path / "history.sqlite3")
     probe = (
         "import json; from django.db import connection; "
         "from tests.chatbot.prompt.history_cases import history_cases; "
         "assert connection.vendor == 'sqlite'; print(json.dumps(history_cases()))"
     )
     for args in (("migrate", "--noinput", "-v0"), ("shell", "-c", probe)):
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=150,
-            check=False,
-        )
+        done = manage(env, *args)
         assert done.returncode == 0, done.stderr
     _check(json.loads(done.stdout.strip().splitlines()[-1]))

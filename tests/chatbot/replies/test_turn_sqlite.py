@@ -4,13 +4,10 @@ them on a real SQLite file in a subprocess, as scripts/demo runs (tasks eager, o
 responder)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.workers import ROOT
+from tests.sqlite_subprocess import manage, sqlite_env
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -44,37 +41,16 @@ print(json.dumps({
 
 
 def test_a_turn_on_sqlite(tmp_path):
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))},
-        "DJANGO_SETTINGS_MODULE": "chatbot.settings.base",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        "DJANGO_READ_DOT_ENV": "false",
-        "REDIS_URL": "",
-        "CELERY_BROKER_URL": "",
-        "CELERY_EAGER_IN_BACKGROUND": "false",  # the reply is written before turn_start returns
-        "CHAT_DEBOUNCE_SECONDS": "0",
-        "CHAT_MAX_MESSAGES_PER_CONVERSATION": "2",
-        "OPENAI_API_KEY": "",  # the offline responder
-    }
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    env = sqlite_env(
+        tmp_path / "demo.sqlite3",
+        CELERY_EAGER_IN_BACKGROUND="false",  # the reply is written before turn_start returns
+        CHAT_DEBOUNCE_SECONDS="0",
+        CHAT_MAX_MESSAGES_PER_CONVERSATION="2",
+        OPENAI_API_KEY="",  # the offline responder
     )
+    migrate = manage(env, "migrate", "--noinput", "-v0")
     assert migrate.returncode == 0, migrate.stderr
-    probe = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    probe = manage(env, "shell", "-c", PROBE)
     assert probe.returncode == 0, probe.stderr
     found = json.loads(probe.stdout.strip().splitlines()[-1])
     assert found["replayed"] == [False, True]
