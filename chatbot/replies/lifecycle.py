@@ -16,6 +16,7 @@ Writes come first and live events after (chatbot.replies.live): a failing event 
 fails a reply, and never causes a second model call.
 """
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -85,38 +86,39 @@ def reply_claim(*, reply_id: uuid.UUID | str, now: datetime | None = None) -> Cl
     return ClaimedReply(reply=reply, claim_token=token)
 
 
-def _columns(model, alias: str) -> list:
-    return [field.get_col(alias) for field in model._meta.concrete_fields]
+@functools.cache
+def _columns(model, alias: str) -> tuple:
+    """The model's columns under `alias`, each with the converters the ORM applies to it
+    (per process: they depend only on the model and the database's backend)."""
+    return tuple(
+        (col, tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+        for col in (field.get_col(alias) for field in model._meta.concrete_fields)
+    )
 
 
-def _instance(model, cols: list, values: tuple):
+def _instance(model, columns: tuple, values: tuple):
     """A model instance from raw column values, through the converters the ORM applies."""
     converted = []
-    for col, value in zip(cols, values, strict=True):
-        for converter in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+    for (col, converters), value in zip(columns, values, strict=True):
+        for converter in converters:
             value = converter(value, col, connection)
         converted.append(value)
-    return model.from_db(connection.alias, [c.target.attname for c in cols], converted)
+    return model.from_db(connection.alias, [col.target.attname for col, _ in columns], converted)
 
 
-def _claim_returning(reply_id, *, token: uuid.UUID, now: datetime, lease_until: datetime):
-    """The claim in one statement (Postgres): the conditional UPDATE returns the reply with
-    its conversation, customer and question, which the turn needs next, and whether a
-    customer message came after that question. Returns (reply, later_question) or None."""
-    reply_cols = _columns(Message, "claimed")
-    joined = (
-        (Conversation, "c", _columns(Conversation, "c")),
-        (User, "u", _columns(User, "u")),
-        (Message, "q", _columns(Message, "q")),
-    )
+_CLAIM_JOINED = ((Conversation, "c"), (User, "u"), (Message, "q"))
+
+
+@functools.cache
+def _claim_sql() -> str:
+    # Identifiers come from the models' metadata; every value is a query parameter.
     select = ", ".join(
         f'"{alias}"."{col.target.column}"'
-        for alias, cols in (("claimed", reply_cols), *((a, c) for _m, a, c in joined))
-        for col in cols
+        for model, alias in ((Message, "claimed"), *_CLAIM_JOINED)
+        for col, _ in _columns(model, alias)
     )
     table = Message._meta.db_table
-    # Identifiers come from the models' metadata; every value is a query parameter.
-    sql = (
+    return (
         f'WITH claimed AS (UPDATE "{table}" SET status = %s, claim_token = %s, '  # noqa: S608 # nosec B608
         "attempts = attempts + 1, lease_expires_at = %s "
         "WHERE id = %s AND role = %s AND attempts < %s "
@@ -129,6 +131,13 @@ def _claim_returning(reply_id, *, token: uuid.UUID, now: datetime, lease_until: 
         f'LEFT JOIN "{User._meta.db_table}" u ON u.id = c.customer_id '
         f'LEFT JOIN "{table}" q ON q.id = claimed.reply_to_id'
     )
+
+
+def _claim_returning(reply_id, *, token: uuid.UUID, now: datetime, lease_until: datetime):
+    """The claim in one statement (Postgres): the conditional UPDATE returns the reply with
+    its conversation, customer and question, which the turn needs next, and whether a
+    customer message came after that question. Returns (reply, later_question) or None."""
+    sql = _claim_sql()
     streaming = Message.Status.STREAMING
     params = [streaming, token, lease_until, reply_id, Message.Role.ASSISTANT]
     params += [settings.REPLY_MAX_ATTEMPTS, Message.Status.PENDING, streaming, now]
@@ -138,13 +147,15 @@ def _claim_returning(reply_id, *, token: uuid.UUID, now: datetime, lease_until: 
         row = cursor.fetchone()
     if row is None:
         return None
-    reply = _instance(Message, reply_cols, row[: len(reply_cols)])
-    offset = len(reply_cols)
+    reply_columns = _columns(Message, "claimed")
+    reply = _instance(Message, reply_columns, row[: len(reply_columns)])
+    offset = len(reply_columns)
     related = {}
-    for model, alias, cols in joined:
-        values = row[offset : offset + len(cols)]
-        offset += len(cols)
-        related[alias] = None if values[0] is None else _instance(model, cols, values)
+    for model, alias in _CLAIM_JOINED:
+        columns = _columns(model, alias)
+        values = row[offset : offset + len(columns)]
+        offset += len(columns)
+        related[alias] = None if values[0] is None else _instance(model, columns, values)
     conversation = related["c"]
     Conversation._meta.get_field("customer").set_cached_value(conversation, related["u"])
     Message._meta.get_field("conversation").set_cached_value(reply, conversation)

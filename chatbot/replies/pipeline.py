@@ -468,8 +468,9 @@ def finish(turn: Turn) -> Message | None:
         cited=turn.cited,
         last_delta=ending.last_delta,
     )
-    for requeued in Message.objects.filter(pk__in=ending.requeued):
-        live.message_publish(message=requeued)
+    if ending.requeued:  # rare: no queryset to build on every turn
+        for requeued in Message.objects.filter(pk__in=ending.requeued):
+            live.message_publish(message=requeued)
     return turn.reply
 
 
