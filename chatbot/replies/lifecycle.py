@@ -30,6 +30,7 @@ from django.utils import timezone
 from accounts.models import User
 from chatbot.moderation import OUTPUT, OutputBlocked, policy
 from chatbot.moderation.services import moderation_flags_record
+from chatbot.platform.rows import instances_from_row, select_list
 from chatbot.prompt.tokens import count_tokens
 from conversations.models import Conversation, Message
 
@@ -86,37 +87,13 @@ def reply_claim(*, reply_id: uuid.UUID | str, now: datetime | None = None) -> Cl
     return ClaimedReply(reply=reply, claim_token=token)
 
 
-@functools.cache
-def _columns(model, alias: str) -> tuple:
-    """The model's columns under `alias`, each with the converters the ORM applies to it
-    (per process: they depend only on the model and the database's backend)."""
-    return tuple(
-        (col, tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
-        for col in (field.get_col(alias) for field in model._meta.concrete_fields)
-    )
-
-
-def _instance(model, columns: tuple, values: tuple):
-    """A model instance from raw column values, through the converters the ORM applies."""
-    converted = []
-    for (col, converters), value in zip(columns, values, strict=True):
-        for converter in converters:
-            value = converter(value, col, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [col.target.attname for col, _ in columns], converted)
-
-
 _CLAIM_JOINED = ((Conversation, "c"), (User, "u"), (Message, "q"))
 
 
 @functools.cache
 def _claim_sql() -> str:
     # Identifiers come from the models' metadata; every value is a query parameter.
-    select = ", ".join(
-        f'"{alias}"."{col.target.column}"'
-        for model, alias in ((Message, "claimed"), *_CLAIM_JOINED)
-        for col, _ in _columns(model, alias)
-    )
+    select = select_list((Message, "claimed"), *_CLAIM_JOINED)
     table = Message._meta.db_table
     return (
         f'WITH claimed AS (UPDATE "{table}" SET status = %s, claim_token = %s, '  # noqa: S608 # nosec B608
@@ -147,19 +124,12 @@ def _claim_returning(reply_id, *, token: uuid.UUID, now: datetime, lease_until: 
         row = cursor.fetchone()
     if row is None:
         return None
-    reply_columns = _columns(Message, "claimed")
-    reply = _instance(Message, reply_columns, row[: len(reply_columns)])
-    offset = len(reply_columns)
-    related = {}
-    for model, alias in _CLAIM_JOINED:
-        columns = _columns(model, alias)
-        values = row[offset : offset + len(columns)]
-        offset += len(columns)
-        related[alias] = None if values[0] is None else _instance(model, columns, values)
-    conversation = related["c"]
-    Conversation._meta.get_field("customer").set_cached_value(conversation, related["u"])
+    (reply, conversation, customer, question), offset = instances_from_row(
+        row, (Message, "claimed"), *_CLAIM_JOINED
+    )
+    Conversation._meta.get_field("customer").set_cached_value(conversation, customer)
     Message._meta.get_field("conversation").set_cached_value(reply, conversation)
-    Message._meta.get_field("reply_to").set_cached_value(reply, related["q"])
+    Message._meta.get_field("reply_to").set_cached_value(reply, question)
     return reply, bool(row[offset])
 
 

@@ -1,7 +1,7 @@
-"""A turn on SQLite, the demo's database: the caps, the replay of a client_message_id and
-the reply's history take written-out SQL on Postgres and other paths elsewhere; this plays
-them on a real SQLite file in a subprocess, as scripts/demo runs (tasks eager, offline
-responder)."""
+"""A turn on SQLite, the demo's database. The caps, the replay of a client_message_id,
+the bearer token's lookup and the reply's history are written-out SQL on Postgres and take
+other paths elsewhere; this plays them on a real SQLite file in a subprocess, as
+scripts/demo runs (tasks eager, offline responder)."""
 
 import json
 
@@ -30,12 +30,20 @@ except ConversationMessageLimit:
     refused = True
 second.reply.refresh_from_db()
 conversation.refresh_from_db()
+from accounts.selectors import api_token_lookup
+from accounts.services import api_token_create, widget_key_create
+key = widget_key_create(name="site", allowed_origins=["https://shop.example"])
+token = api_token_lookup(raw_token=api_token_create(user=customer, widget_key=key))
+plain = api_token_lookup(raw_token=api_token_create(user=customer))
 print(json.dumps({
     "replayed": [again.created, str(again.message.pk) == str(first.message.pk)],
     "refused": refused,
     "user_messages": Message.objects.filter(conversation=conversation, role="user").count(),
     "second_reply": second.reply.status,
     "stamped": conversation.last_message_at is not None,
+    "token": [str(token.user.pk) == str(customer.pk), token.widget_key.allowed_origins,
+              token.widget_key.allows_origin("https://shop.example"), plain.widget_key],
+    "unknown": api_token_lookup(raw_token="cdt_nope"),
 }))
 """
 
@@ -58,3 +66,6 @@ def test_a_turn_on_sqlite(tmp_path):
     assert found["user_messages"] == 2
     assert found["second_reply"] == "completed"
     assert found["stamped"] is True
+    # The token's lookup (a written-out statement): user and key as the ORM builds them.
+    assert found["token"] == [True, ["https://shop.example"], True, None]
+    assert found["unknown"] is None
