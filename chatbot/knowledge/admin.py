@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import WidgetKey
 
@@ -236,10 +236,43 @@ class CitationAdmin(admin.ModelAdmin):
         return False
 
 
+class GapGroupingFilter(admin.SimpleListFilter):
+    """Groups by default: a wording found to ask the same as an older gap (embeddings) is
+    counted there and listed under it."""
+
+    title = "grouping"
+    parameter_name = "grouping"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("groups", "Groups"),
+            ("variants", "Grouped wordings"),
+            ("all", "All"),
+        )
+
+    def value(self):
+        return super().value() or "groups"
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == "groups":
+            return queryset.filter(grouped_into__isnull=True)
+        if self.value() == "variants":
+            return queryset.filter(grouped_into__isnull=False)
+        return queryset
+
+
 @admin.register(KnowledgeGap)
 class KnowledgeGapAdmin(admin.ModelAdmin):
     list_display = ("question", "count", "reason", "status", "last_seen_at", "draft_link")
-    list_filter = ("status", "reason")
+    list_filter = (GapGroupingFilter, "status", "reason")
     search_fields = ("question", "normalized_text")
     readonly_fields = (
         "normalized_text",
@@ -252,10 +285,22 @@ class KnowledgeGapAdmin(admin.ModelAdmin):
         "drafted_by",
         "first_seen_at",
         "last_seen_at",
+        "grouped_into",
+        "also_asked_as",
     )
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="also asked as")
+    def also_asked_as(self, obj):
+        variants = obj.variants.order_by("-count")[:50]
+        return (
+            format_html_join(
+                "", "<div>{} ({})</div>", ((v.question[:200], v.count) for v in variants)
+            )
+            or "—"
+        )
 
     actions = ["draft_articles"]
 

@@ -262,3 +262,18 @@ def hits_for(*, chunk_ids: list[int]):
         )
         for c in chunks
     ]
+
+
+def nearest_pair(vector, candidates: list[tuple[int, list[float]]]) -> tuple[int, float] | None:
+    """The (id, cosine similarity) of the candidate closest to `vector`, among those of its
+    size; None when there is none (knowledge gaps' grouping: a few thousand at most)."""
+    import numpy as np
+
+    kept = [(pk, v) for pk, v in candidates if v is not None and len(v) == len(vector)]
+    if not kept:
+        return None
+    matrix = np.asarray([v for _, v in kept], dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(vector) or 1.0)
+    scores = matrix @ np.asarray(vector, dtype=np.float32) / np.where(norms > 0, norms, 1.0)
+    best = int(np.argmax(scores))
+    return kept[best][0], float(scores[best])

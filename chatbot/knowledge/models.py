@@ -188,7 +188,8 @@ class KnowledgeSettings(models.Model):
 
 
 class KnowledgeGap(models.Model):
-    """Questions the knowledge base could not answer, grouped by normalised text."""
+    """Questions the knowledge base could not answer, grouped by normalised text and, with
+    embeddings, by nearest neighbour."""
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -223,6 +224,19 @@ class KnowledgeGap(models.Model):
     )
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
+    # Grouping by meaning, when embeddings are configured (services.knowledge_gap_group):
+    # the question's vector, and the older gap found to ask the same, whose count includes
+    # this one's. Groups are the gaps without one.
+    embedding = models.JSONField(null=True, blank=True, editable=False)
+    embedding_model = models.CharField(max_length=200, blank=True, editable=False)
+    grouped_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="variants",
+        editable=False,
+    )
 
     class Meta:
         ordering = ["-count", "-last_seen_at"]

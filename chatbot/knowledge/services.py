@@ -220,6 +220,9 @@ def normalise_question(text: str) -> str:
 def knowledge_gap_record(
     *, question: str, reason: str, widget_key_id=None, message=None
 ) -> KnowledgeGap | None:
+    """Count the question as a gap: in the gap of the same normalised text, and in the group
+    that gap was found to belong to (`knowledge_gap_group`); a new wording is grouped by
+    meaning after commit, in Celery, when embeddings are configured."""
     normalized = normalise_question(question)
     if not normalized:
         return None
@@ -232,18 +235,71 @@ def knowledge_gap_record(
             "last_message": message,
         },
     )
-    if not created:
-        # The same message seen again (nothing retrieved, then a handoff) is one question:
-        # the new reason is kept, the count is not raised.
-        same_message = message is not None and gap.last_message_id == message.pk
-        KnowledgeGap.objects.filter(pk=gap.pk).update(
-            count=F("count") + (0 if same_message else 1),
-            question=question[:2000],
-            reason=reason,
-            last_message=message,
-        )
-        gap.refresh_from_db()
+    if created:
+        _gap_group_enqueue(gap)
+        return gap
+    # The same message seen again (nothing retrieved, then a handoff) is one question: the
+    # new reason is kept, the count is not raised.
+    seen = 0 if message is not None and gap.last_message_id == message.pk else 1
+    counted = [gap.pk, gap.grouped_into_id] if gap.grouped_into_id else [gap.pk]
+    KnowledgeGap.objects.filter(pk__in=counted).update(
+        count=F("count") + seen, reason=reason, last_message=message
+    )
+    KnowledgeGap.objects.filter(pk=gap.pk).update(question=question[:2000])
+    gap.refresh_from_db()
     return gap
+
+
+def _gap_group_enqueue(gap: KnowledgeGap) -> None:
+    from . import embeddings
+
+    if not embeddings.enabled():
+        return
+    from .tasks import gap_group
+
+    transaction.on_commit(lambda: gap_group.delay(gap.pk))
+
+
+def knowledge_gap_group(*, gap_id: int) -> KnowledgeGap | None:
+    """Embed a new gap's question and, when an older open gap of the same widget key asks
+    the same (cosine similarity at least KNOWLEDGE_GAP_SIMILARITY), make it a variant of
+    that gap, whose count takes this one's. Returns the group it joined, or None.
+
+    Runs in Celery (an embedding call). Only an older gap can take it in, so two gaps never
+    join each other; the closest group among the open ones wins. Raises LLMError (the task
+    retries)."""
+    from . import embeddings
+
+    gap = KnowledgeGap.objects.filter(pk=gap_id, grouped_into__isnull=True).first()
+    if gap is None or not embeddings.enabled():
+        return None
+    model = settings.KNOWLEDGE_EMBEDDING_MODEL
+    vector = embeddings.texts_embed([gap.question[: settings.KNOWLEDGE_MAX_QUERY_CHARS]])[0]
+    groups = list(
+        KnowledgeGap.objects.filter(
+            pk__lt=gap.pk,
+            status=KnowledgeGap.Status.OPEN,
+            grouped_into__isnull=True,
+            widget_key_id=gap.widget_key_id,
+            embedding_model=model,
+        )
+        .order_by("-pk")
+        .values_list("pk", "embedding")[: settings.KNOWLEDGE_GAP_GROUP_CANDIDATES]
+    )
+    best = embeddings.nearest_pair(vector, groups)
+    with transaction.atomic():
+        joined = None
+        if best is not None and best[1] >= settings.KNOWLEDGE_GAP_SIMILARITY:
+            joined = best[0]
+            KnowledgeGap.objects.filter(pk=joined).update(
+                count=F("count") + gap.count,
+                reason=gap.reason,
+                last_message_id=gap.last_message_id,
+            )
+        KnowledgeGap.objects.filter(pk=gap.pk).update(
+            embedding=vector, embedding_model=model, grouped_into_id=joined
+        )
+    return KnowledgeGap.objects.get(pk=joined) if joined else None
 
 
 # How far back a handoff looks for the question that led to it.

@@ -25,6 +25,22 @@ def embed_chunks(self, chunk_ids: list[int]) -> int:
         raise self.retry(exc=error, countdown=error.retry_after or None) from error
 
 
+@shared_task(
+    name="knowledge.gap_group",
+    ignore_result=True,
+    bind=True,
+    max_retries=5,
+    default_retry_delay=30,
+)
+def gap_group(self, gap_id: int) -> None:
+    try:
+        services.knowledge_gap_group(gap_id=gap_id)
+    except LLMError as error:
+        if not error.retryable:
+            raise
+        raise self.retry(exc=error, countdown=error.retry_after or None) from error
+
+
 def handoff_gap_enqueue(*, conversation_id) -> None:
     """HANDOFF_REQUESTED_HOOKS: a customer asked for a person; note what they had asked."""
     gap_from_handoff.delay(str(conversation_id))

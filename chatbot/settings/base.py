@@ -388,6 +388,11 @@ KNOWLEDGE_FALLBACK_TEXT_ZH = env.str(
     default="抱歉，我们的帮助文章里没有这个问题的答案。需要我帮您转接人工客服吗？",  # noqa: RUF001
 )
 # The body of an article drafted from a knowledge gap with no agent answer yet.
+# With embeddings, a new knowledge gap joins the closest older open gap of its widget key
+# when their questions' cosine similarity reaches this (1.0: only identical vectors);
+# the newest KNOWLEDGE_GAP_GROUP_CANDIDATES open gaps are compared.
+KNOWLEDGE_GAP_SIMILARITY = env.float("KNOWLEDGE_GAP_SIMILARITY", default=0.85)
+KNOWLEDGE_GAP_GROUP_CANDIDATES = env.int("KNOWLEDGE_GAP_GROUP_CANDIDATES", default=2000)
 KNOWLEDGE_GAP_DRAFT_PLACEHOLDER = env.str(
     "KNOWLEDGE_GAP_DRAFT_PLACEHOLDER", default="(Write the answer here.)"
 )
