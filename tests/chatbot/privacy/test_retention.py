@@ -121,8 +121,11 @@ def test_real_worker_beat_applies_retention(start_worker, worker_env):
     recent, _ = _conversation(days_idle=1)
     start_worker("ret", concurrency=1)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and Conversation.objects.filter(pk=old.pk).exists():
+    applied = AuditEvent.objects.filter(action="retention.apply")
+    # The run's audit event is written after its batches have committed: wait for it, not
+    # for the conversation to vanish (that happens a moment earlier).
+    while time.monotonic() < deadline and not applied.exists():
         time.sleep(0.2)
     assert not Conversation.objects.filter(pk=old.pk).exists()
     assert Conversation.objects.filter(pk=recent.pk).exists()
-    assert AuditEvent.objects.filter(action="retention.apply").exists()
+    assert applied.exists()
