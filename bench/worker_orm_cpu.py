@@ -5,14 +5,14 @@
 
 Times `chatbot.prompt.context.history_for` on a 20-message conversation (a staff member
 took part, one message blocked by moderation), `chatbot.replies.lifecycle.reply_complete`
-(the reply's write and the conversation's stamp) and the ledger's row
-(`chatbot.routing.services.provider_call_create`), each as it is now ("now") and with the
-ORM's way it replaced ("orm": the queryset, the two UPDATEs, `save()`), alternately in the
-same run. CPU is the process's own (`time.process_time`): what the worker spends building,
+(the reply's write and the conversation's stamp), each as it is now ("now") and with the
+ORM's way it replaced ("orm": the queryset, the two UPDATEs), alternately in the same run.
+(A prebuilt INSERT of the ledger's row was measured here too and dropped: within noise.)
+CPU is the process's own (`time.process_time`): what the worker spends building,
 compiling and reading queries, not the database's time. Wall time per call is printed too.
 Each reply_complete is given a fresh claim first (not timed). Uses the bench's own database
-(migrated on first use), or a throw-away SQLite file with --sqlite (where the finish and the
-ledger go through the ORM either way).
+(migrated on first use), or a throw-away SQLite file with --sqlite (where the finish goes
+through the ORM either way).
 """
 
 import argparse
@@ -105,11 +105,8 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from chatbot.models import ProviderCall
     from chatbot.prompt.context import history_for
     from chatbot.replies import lifecycle
-    from chatbot.routing import services
-    from chatbot.routing.selectors import Hop
 
     reply = conversation_create()
     claimed = lifecycle.reply_claim(reply_id=reply.pk)
@@ -128,29 +125,15 @@ def main() -> None:
         type(reply).objects.filter(pk=reply.pk).update(status="pending", attempts=0)
         claimed = lifecycle.reply_claim(reply_id=reply.pk)
 
-    hop = Hop(model="gpt-4o-mini", endpoint_key="k", endpoint_name="settings")
-
-    def ledger():
-        services.provider_call_create(
-            hop=hop, reply_id=reply.pk, customer_id=reply.conversation.customer_id, attempt=1,
-            outcome="success", http_status=200, latency_ms=800, ttft_ms=90, prompt_tokens=300,
-            completion_tokens=3,
-        )  # fmt: skip
-
     # The ORM's way, as these were before (timed in the same run: this machine is shared).
     orm = {
         "history_for": ("chatbot.prompt.context._history_rows", _history_rows_orm),
         "reply_complete": ("chatbot.replies.lifecycle._finish_returning", lifecycle._finish_orm),
-        "provider_call_create": (
-            "chatbot.routing.services._provider_call_insert",
-            lambda call: call.save(force_insert=True),
-        ),
     }
     unfinish()
     for name, fn, before in (
         ("history_for", lambda: history_for(reply=reply), None),
         ("reply_complete", complete, unfinish),
-        ("provider_call_create", ledger, None),
     ):
         with CaptureQueriesContext(connection) as captured:
             fn()
@@ -165,7 +148,6 @@ def main() -> None:
                 f"{name:21s} {label:3s} cpu {cpu:7.1f} us/call   wall {wall:7.1f} us/call"
                 + (f"   ({len(captured.captured_queries)} statements)" if label == "now" else "")
             )
-    ProviderCall.objects.filter(reply_id=reply.pk).delete()
 
 
 class _patched:

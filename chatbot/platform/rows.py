@@ -12,13 +12,26 @@ import functools
 from django.db import connection
 
 
+def column_with_converters(field, alias: str) -> tuple:
+    """(the field's column under `alias`, the converters the ORM applies when reading it)."""
+    col = field.get_col(alias)
+    return col, tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection))
+
+
+def converted(columns: tuple, values) -> list:
+    """A row's raw values through each column's converters (`column_with_converters`)."""
+    out = []
+    for (col, converters), value in zip(columns, values, strict=True):
+        for converter in converters:
+            value = converter(value, col, connection)
+        out.append(value)
+    return out
+
+
 @functools.cache
 def model_columns(model, alias: str) -> tuple:
     """(column, its converters) for each concrete field of `model`, read as `alias`."""
-    return tuple(
-        (col, tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
-        for col in (field.get_col(alias) for field in model._meta.concrete_fields)
-    )
+    return tuple(column_with_converters(field, alias) for field in model._meta.concrete_fields)
 
 
 def select_list(*models_and_aliases: tuple) -> str:
@@ -44,9 +57,5 @@ def instances_from_row(row, *models_and_aliases: tuple) -> tuple[list, int]:
 
 
 def _instance(model, columns: tuple, values):
-    converted = []
-    for (col, converters), value in zip(columns, values, strict=True):
-        for converter in converters:
-            value = converter(value, col, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [col.target.attname for col, _ in columns], converted)
+    names = [col.target.attname for col, _ in columns]
+    return model.from_db(connection.alias, names, converted(columns, values))

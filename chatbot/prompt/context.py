@@ -29,6 +29,7 @@ from django.db import connection
 from accounts.selectors import ResolvedPreference
 from chatbot.llm import ChatMessage, ChatRequest, KnowledgeSource
 from chatbot.moderation import mask_for_provider
+from chatbot.platform.rows import column_with_converters, converted
 from conversations.models import ConversationEvent, Message, ModerationFlag
 from conversations.selectors import agent_display_name
 
@@ -224,12 +225,11 @@ def _history_query() -> _HistoryQuery:
         f"ORDER BY {column(Message, 'created_at', 'm')} DESC, {column(Message, 'id', 'm')} DESC "
         "LIMIT %s"
     )
-    converters = []
-    for model, name, alias in selected:
-        col = model._meta.get_field(name).get_col(alias)
-        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-        converters.append((col, tuple(found)))
-    query = _history_queries[connection.vendor] = _HistoryQuery(sql, tuple(converters))
+    converters = tuple(
+        column_with_converters(model._meta.get_field(name), alias)
+        for model, name, alias in selected
+    )
+    query = _history_queries[connection.vendor] = _HistoryQuery(sql, converters)
     return query
 
 
@@ -252,10 +252,7 @@ def _history_rows(*, conversation_id, until: datetime) -> list[HistoryMessage]:
         rows = cursor.fetchall()
     messages = []
     for row in rows:
-        values = list(row)
-        for index, (col, converters) in enumerate(query.converters):
-            for converter in converters:
-                values[index] = converter(values[index], col, connection)
+        values = converted(query.converters, row)
         role, content, created_at, token_count, first_name, username, public_name = values
         author_name = ""
         if role == Message.Role.STAFF and username is not None:

@@ -1,13 +1,11 @@
 """Writes for routing: the provider-call ledger and endpoint secrets."""
 
-import functools
 import logging
 import uuid
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db import connection, transaction
-from django.db.models.signals import post_save, pre_save
+from django.db import transaction
 
 from ..models import LLMEndpoint, ProviderCall
 from ..platform import crypto
@@ -49,40 +47,8 @@ def provider_call_create(
         completion_tokens=completion_tokens,
         cost=cost,
     )
-    # The prebuilt INSERT sends no save signals: the ORM saves the row if anything listens.
-    listened = pre_save.has_listeners(ProviderCall) or post_save.has_listeners(ProviderCall)
-    if connection.vendor == "postgresql" and not listened:
-        _provider_call_insert(call)
-    else:
-        call.save(force_insert=True)
+    call.save(force_insert=True)
     return call
-
-
-@functools.cache
-def _insert_statement() -> tuple[str, tuple]:
-    """The ledger's INSERT, built once per process (Postgres): a row per provider call is
-    on every turn's path, and the ORM compiled the same statement each time."""
-    q = connection.ops.quote_name
-    meta = ProviderCall._meta
-    fields = tuple(f for f in meta.local_concrete_fields if not f.primary_key)
-    # Identifiers come from the model's metadata; every value is a query parameter.
-    sql = (
-        f"INSERT INTO {q(meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # noqa: S608 # nosec B608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {q(meta.pk.column)}"
-    )
-    return sql, fields
-
-
-def _provider_call_insert(call: ProviderCall) -> None:
-    """Insert the row as `save()` would (auto_now_add stamped, values prepared by their
-    fields), without compiling the statement; sets the new id."""
-    sql, fields = _insert_statement()
-    params = [field.get_db_prep_save(field.pre_save(call, True), connection) for field in fields]
-    with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        call.pk = cursor.fetchone()[0]
-    call._state.adding = False
-    call._state.db = connection.alias
 
 
 def llm_endpoint_set_api_key(

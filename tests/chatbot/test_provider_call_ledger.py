@@ -1,6 +1,6 @@
-"""The ledger row of a provider call (chatbot.routing.services.provider_call_create): on
-Postgres its INSERT is written once per process, not compiled per call; it stores what the
-ORM's `create` stores, and the returned row is a saved one."""
+"""The ledger row of a provider call (chatbot.routing.services.provider_call_create): it
+stores what was given with its cost, the returned row is a saved one, and listeners to the
+ledger's saves are told."""
 
 from decimal import Decimal
 
@@ -18,18 +18,7 @@ pytestmark = pytest.mark.django_db
 COLUMNS = [f.attname for f in ProviderCall._meta.concrete_fields if not f.primary_key]
 
 
-@pytest.fixture(params=["one prepared insert", "orm"])
-def insert_path(request, monkeypatch):
-    """Postgres inserts with the prebuilt statement; other databases (the demo's SQLite)
-    save through the ORM: both are held to the same rows."""
-    if request.param == "orm":
-        monkeypatch.setattr(
-            services, "_provider_call_insert", lambda call: call.save(force_insert=True)
-        )
-    return request.param
-
-
-def test_a_call_is_stored_as_given_with_its_cost(insert_path, django_assert_max_num_queries):
+def test_a_call_is_stored_as_given_with_its_cost(django_assert_max_num_queries):
     endpoint = LLMEndpoint.objects.create(name="local", base_url="http://127.0.0.1:9/v1")
     model = LLMModel.objects.create(
         name="priced",
@@ -71,7 +60,7 @@ def test_a_call_is_stored_as_given_with_its_cost(insert_path, django_assert_max_
     assert ProviderCall.objects.count() == 1
 
 
-def test_a_skipped_model_is_stored_without_tokens_or_cost(insert_path):
+def test_a_skipped_model_is_stored_without_tokens_or_cost():
     hop = Hop(model="gone", endpoint_key="k", endpoint_name="settings")
     call = services.provider_call_create(
         hop=hop,
@@ -87,9 +76,7 @@ def test_a_skipped_model_is_stored_without_tokens_or_cost(insert_path):
     assert stored.outcome == "skipped" and stored.error_kind == "not_allowed"
 
 
-def test_a_listener_to_the_ledgers_saves_is_still_told(monkeypatch):
-    """The prebuilt INSERT sends no signals: with a receiver connected, the ORM saves."""
-    monkeypatch.setattr(services, "_provider_call_insert", None)  # must not be used
+def test_a_listener_to_the_ledgers_saves_is_told():
     saved = []
 
     def receiver(sender, instance, created, **kwargs):
