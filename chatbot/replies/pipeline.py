@@ -46,7 +46,7 @@ from chatbot.knowledge.answering import (
 from chatbot.llm import ChatMessage, ChatRequest, Completion, LLMError
 from chatbot.moderation import OUTPUT, OutputBlocked, OutputGuard
 from chatbot.moderation.services import message_moderate, moderation_flags_record
-from chatbot.platform import live_events, log_context, metrics
+from chatbot.platform import generations, live_events, log_context, metrics
 from chatbot.prompt.context import context_build
 from chatbot.routing.router import route_stream
 from chatbot.routing.selectors import hops_after_tool_results, route_plan
@@ -570,12 +570,14 @@ def reply_generate(*, reply_id: uuid.UUID | str) -> Message | None:
         return None
     turn = Turn(claimed=claimed)
     log_context.bind(conversation_id=turn.reply.conversation_id, reply_id=turn.reply.id)
-    try:
-        for step in STEPS:
-            step(turn)
-            if turn.ending:
-                break
-    except LeaseLost:
-        logger.warning("reply %s: lease lost mid-stream; another worker owns it", turn.reply.id)
-        return None
-    return finish(turn)
+    # The knowledge base's and the tools' settings as of the turn's start, in one read.
+    with generations.read_once():
+        try:
+            for step in STEPS:
+                step(turn)
+                if turn.ending:
+                    break
+        except LeaseLost:
+            logger.warning("reply %s: lease lost mid-stream; another worker owns it", turn.reply.id)
+            return None
+        return finish(turn)

@@ -106,7 +106,8 @@ def test_a_widget_keys_turn_reads_its_tools_and_settings_once(
     settings, use_llm_stub, monkeypatch, django_assert_max_num_queries
 ):
     """A widget key's HTTP tools and knowledge settings are cached per process until they
-    change (chatbot.platform.generations): its turns cost what a keyless turn costs."""
+    change (chatbot.platform.generations): its turns cost what a keyless turn costs, and
+    whether they changed is one cache read a turn (generations.read_once)."""
     monkeypatch.setattr(pipeline, "HEARTBEAT_EVERY_SECONDS", 3600.0)
     key = WidgetKeyFactory()
     KnowledgeSettings.objects.create(widget_key=key, min_score=0.1)
@@ -114,12 +115,36 @@ def test_a_widget_keys_turn_reads_its_tools_and_settings_once(
     ModelPreference.objects.create(user=conversation.customer, model="gpt-test")
     client = client_for(conversation.customer)
     pipeline.reply_generate(reply_id=_post(client, conversation, "warm-up")["reply"]["id"])
+    generation_reads = _generation_reads(monkeypatch)
     for turn in range(2):
         body = _post(client, conversation, f"question {turn}")
+        generation_reads.clear()
         with django_assert_max_num_queries(WORKER_STATEMENTS + 4) as captured:
             reply = pipeline.reply_generate(reply_id=body["reply"]["id"])
         assert reply.status == Message.Status.COMPLETED
         assert len(_work(captured)) <= WORKER_STATEMENTS, _work(captured)
+        assert generation_reads == ["get_many"], generation_reads
+
+
+def _generation_reads(monkeypatch) -> list[str]:
+    """The cache reads of a generation's token (chatbot.platform.generations), recorded."""
+    from django.core.cache import cache
+
+    from chatbot.platform.generations import _ALL
+
+    keys = {generation.key for generation in _ALL}
+    reads: list[str] = []
+    for name in ("get", "get_many"):
+        original = getattr(cache, name)
+
+        def recorded(first, *args, _name=name, _original=original, **kwargs):
+            asked = {first} if isinstance(first, str) else set(first)
+            if asked & keys:
+                reads.append(_name)
+            return _original(first, *args, **kwargs)
+
+        monkeypatch.setattr(cache, name, recorded)
+    return reads
 
 
 def test_a_turn_with_a_knowledge_base_adds_the_search_alone(
