@@ -17,6 +17,11 @@ four JSON Lines files into bench/data/kb/build/ (ignored by git):
   same question are the questions to retrieve it with. The ``dev`` split is the test set;
   ``train`` is kept apart as ``split: "tune"`` for tuning the ranking.
 
+English has a second test set, ``split: "test-support"``: HINT3 (Haptik, 2020), messages
+customers typed into three live customer-service chatbots (a mattress shop, an online
+pharmacy, a fantasy-sports app), each labelled with the bot's FAQ entry (intent) it asks
+for; an article is one entry: its name and the wordings the bot's builders gave it.
+
 An article line: ``{"id", "title", "body", "tags", "url", "split"}``; a question line:
 ``{"question", "answers": [article ids], "split"}``.
 """
@@ -39,6 +44,9 @@ DEEPSET = (
 COVID_Q = (
     "https://raw.githubusercontent.com/JerryWeiAI/COVID-Q/73dfa475e8a03c5c74223c2c37d85b87fae7dca7"
 )
+HINT3 = (
+    "https://raw.githubusercontent.com/hellohaptik/HINT3/99965c892ea9a6801a87083d3861b0b04c91a4e7"
+)
 TIANCHI = "https://raw.githubusercontent.com/anxiang1836/query_similar_tianchi_2020/6d55c92dc57188d7c986f91d0e2cd569bc4ab6d3"
 
 # local name -> (url, sha256)
@@ -58,6 +66,30 @@ RAW_FILES = {
     "covidq_final_master_dataset.csv": (
         f"{COVID_Q}/final_master_dataset.csv",
         "4de0989656bb3a8a52bc1215ef73e6f498405036c91fcf9d30c61bc704f6f089",
+    ),
+    "hint3_sofmattress_train.csv": (
+        f"{HINT3}/dataset/v2/train/sofmattress_train.csv",
+        "0addf4dc4b9df1e71509da5318d5a9f6e9a5d6eb98b9584d55cab3da7badf4b1",
+    ),
+    "hint3_sofmattress_test.csv": (
+        f"{HINT3}/dataset/v2/test/sofmattress_test.csv",
+        "9c4746f7cf445b5db276260e1c05b9e7b102fa2bca0ce1ace20f51df0ba53aae",
+    ),
+    "hint3_curekart_train.csv": (
+        f"{HINT3}/dataset/v2/train/curekart_train.csv",
+        "99620b357d20801cbbebe2823d606d1afecd9414074d97a7386aaf2493f8911f",
+    ),
+    "hint3_curekart_test.csv": (
+        f"{HINT3}/dataset/v2/test/curekart_test.csv",
+        "47bf651cafa8b8f476ca4bea3052ee9a29c5bc6a4d841f2162f12ad16064f5a0",
+    ),
+    "hint3_powerplay11_train.csv": (
+        f"{HINT3}/dataset/v2/train/powerplay11_train.csv",
+        "16847d06e62244ef902fe62a61261e8daec61d14335e535fcddf1752a8c8449b",
+    ),
+    "hint3_powerplay11_test.csv": (
+        f"{HINT3}/dataset/v2/test/powerplay11_test.csv",
+        "a2d5d03202e8ca116444162560647d0a7633c622fa782c09fe5cb7e196d462a9",
     ),
     "tianchi_train.csv": (
         f"{TIANCHI}/jupyter/origin-data/train.csv",
@@ -110,10 +142,61 @@ COVID_Q_FAQ_PAGES = {
 
 def english(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
     """Test split: COVID-Q (questions people asked Quora and search engines, against FAQ
-    pages' entries of the same class). Tune split: deepset's FAQ and its paraphrases."""
+    pages' entries of the same class). Tune split: deepset's FAQ and its paraphrases.
+    Test-support split: HINT3 (customers' messages to three live support chatbots)."""
     test_articles, test_questions = english_covid_q(raw_dir)
     tune_articles, tune_questions = english_deepset(raw_dir)
-    return test_articles + tune_articles, test_questions + tune_questions
+    support_articles, support_questions = english_hint3(raw_dir)
+    return (
+        test_articles + tune_articles + support_articles,
+        test_questions + tune_questions + support_questions,
+    )
+
+
+HINT3_BOTS = {
+    "sofmattress": "SOF Mattress (mattress shop)",
+    "curekart": "Curekart (online pharmacy and health shop)",
+    "powerplay11": "Powerplay11 (fantasy sports app)",
+}
+HINT3_OUT_OF_SCOPE = "NO_NODES_DETECTED"  # a message no FAQ entry answers: not a question here
+
+
+def english_hint3(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
+    """HINT3 v2: one article per bot intent (its name, then the wordings its builders gave
+    it, one a line); the questions are the test messages labelled with an intent."""
+    articles, questions = [], []
+    for bot, shop in HINT3_BOTS.items():
+        wordings: dict[str, list[str]] = {}
+        for row in _rows(raw_bytes(f"hint3_{bot}_train.csv", raw_dir)):
+            sentence = row["sentence"].strip()
+            if sentence:
+                wordings.setdefault(row["label"].strip(), []).append(sentence)
+        by_intent, known = {}, set()
+        for intent, lines in wordings.items():
+            article_id = f"en-s-{bot}-{intent.lower()}"
+            by_intent[intent] = article_id
+            known |= {_normalise(line) for line in lines}
+            articles.append(
+                {
+                    "id": article_id,
+                    "title": intent.replace("_", " ").capitalize(),
+                    "body": "\n".join(dict.fromkeys(lines)),
+                    "tags": [shop],
+                    "url": "",
+                    "split": "test-support",
+                }
+            )
+        answers: dict[str, list[str]] = {}
+        for row in _rows(raw_bytes(f"hint3_{bot}_test.csv", raw_dir)):
+            question, intent = row["sentence"].strip(), row["label"].strip()
+            if intent == HINT3_OUT_OF_SCOPE or not question or _normalise(question) in known:
+                continue  # out of scope, or word for word one of the article's own lines
+            answers.setdefault(question, []).append(by_intent[intent])
+        questions += [
+            {"question": q, "answers": sorted(set(a)), "split": "test-support"}
+            for q, a in answers.items()
+        ]
+    return articles, questions
 
 
 def english_covid_q(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
