@@ -22,13 +22,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench import kb_retrieval as bench  # noqa: E402
 
+EN_SPLIT = "tune"  # --en-split: test-support tries HINT3's halves (A chosen on, B held out)
+
 
 def load(segmenter: str):
     from django.conf import settings
 
     settings.KNOWLEDGE_EMBEDDING_MODEL = ""
     settings.KNOWLEDGE_CHINESE_SEGMENTER = segmenter
-    split = {"en": "tune", "zh": "tune"}
+    split = {"en": EN_SPLIT, "zh": "tune"}
     records = {
         kind: {
             lang: [
@@ -256,8 +258,13 @@ def segmenters() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", default="fields,prf,coverage,segmenters")
+    parser.add_argument(
+        "--en-split", default="tune", choices=["tune", "test-support"], help="English set"
+    )
     args = parser.parse_args()
     bench.configure(bench.DB_URL)
+    global EN_SPLIT
+    EN_SPLIT = args.en_split
     trials = args.trials.split(",")
     questions, pk_to_id = load("bigram")
     report("as shipped", questions, pk_to_id)
