@@ -7,7 +7,9 @@ The evaluation sets (bench/data/kb/README.md): English, COVID-Q for the test spl
 FAQ-page articles, 286 questions people asked on Quora and search engines) and deepset's
 COVID-QA FAQ for the tune split (298 articles, 241 paraphrased questions); Chinese, the
 Tianchi 2020 COVID patient-question set (1,873 FAQ questions; 793 test questions, 3,418 more
-kept for tuning).
+kept for tuning). After the test split, a second English test set in a pool of its own
+(rows "en-s", `--split test-support` alone): HINT3, 1,010 messages customers typed into
+three live support chatbots, against the bots' 106 FAQ entries.
 
 Both pools go into one real knowledge base on Postgres (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/chatdesk_kb_bench; created and migrated; its knowledge

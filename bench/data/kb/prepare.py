@@ -190,7 +190,7 @@ def english_hint3(raw_dir: Path | None) -> tuple[list[dict], list[dict]]:
         for row in _rows(raw_bytes(f"hint3_{bot}_test.csv", raw_dir)):
             question, intent = row["sentence"].strip(), row["label"].strip()
             if intent == HINT3_OUT_OF_SCOPE or not question or _normalise(question) in known:
-                continue  # out of scope, or word for word one of the article's own lines
+                continue  # out of scope, or word for word one of its bot's own wordings
             answers.setdefault(question, []).append(by_intent[intent])
         questions += [
             {"question": q, "answers": sorted(set(a)), "split": "test-support"}
