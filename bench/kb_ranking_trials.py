@@ -259,7 +259,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", default="fields,prf,coverage,segmenters")
     parser.add_argument(
-        "--en-split", default="tune", choices=["tune", "test-support"], help="English set"
+        "--en-split", default="tune", choices=["tune", "test", "test-support"], help="English set"
     )
     args = parser.parse_args()
     bench.configure(bench.DB_URL)
