@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
-from . import embeddings, ranking
+from . import embeddings, ranking, spelling
 from .index import FTS_TABLE
 from .scope import Hit, scope_sql
 from .segment import has_chinese, segment
@@ -250,6 +250,14 @@ def _discriminating(lexemes: list[str], stats: ranking.VectorStats) -> list[str]
 def _postgres_search(terms: _Terms, widget_key_id, limit: int) -> list[Hit]:
     lexemes = _query_lexemes(terms)
     stats = ranking.corpus_stats()
+    # Stop words ("from", "will": no English lexeme) are never typos of a stored word.
+    stored = {word: _LEXEMES.get(word, ((), ())) for word in terms.words}
+    corrected = spelling.corrections(
+        {word: english + simple for word, (english, simple) in stored.items() if english},
+        stats["search_vector"],
+    )
+    if corrected:  # scored as the question's own words, in either configuration
+        lexemes = {name: list(dict.fromkeys(found + corrected)) for name, found in lexemes.items()}
     match = _discriminating(lexemes["english"] + lexemes["simple"], stats["search_vector"])
     match_zh = _discriminating(terms.chinese, stats["search_vector_zh"])
     if not match and not match_zh:

@@ -364,6 +364,11 @@ KNOWLEDGE_CHUNK_OVERLAP_TOKENS = env.int("KNOWLEDGE_CHUNK_OVERLAP_TOKENS", defau
 KNOWLEDGE_CHINESE_SEGMENTER = env.str("KNOWLEDGE_CHINESE_SEGMENTER", default="jieba")
 # Longest question searched (characters); the rest is ignored.
 KNOWLEDGE_MAX_QUERY_CHARS = env.int("KNOWLEDGE_MAX_QUERY_CHARS", default=500)
+# Typo tolerance (chatbot.knowledge.spelling, Postgres): a question's word no chunk holds is
+# also searched as the knowledge base's nearest word, one edit away (two from this length).
+KNOWLEDGE_TYPO_TOLERANCE = env.bool("KNOWLEDGE_TYPO_TOLERANCE", default=True)
+KNOWLEDGE_TYPO_MIN_LENGTH = env.int("KNOWLEDGE_TYPO_MIN_LENGTH", default=5)
+KNOWLEDGE_TYPO_TWO_EDITS_LENGTH = env.int("KNOWLEDGE_TYPO_TWO_EDITS_LENGTH", default=8)
 # Sources put in the model's context per turn, and the share of the input budget they may use.
 KNOWLEDGE_SOURCES_PER_TURN = env.int("KNOWLEDGE_SOURCES_PER_TURN", default=4)
 KNOWLEDGE_CONTEXT_SHARE = env.float("KNOWLEDGE_CONTEXT_SHARE", default=0.5)
