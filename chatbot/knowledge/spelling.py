@@ -41,15 +41,19 @@ class _Vocabulary:
     def nearest_to(self, lexeme: str, edits: int) -> tuple[str, int] | None:
         """The nearest lexeme within `edits` and its distance, or None (remembered)."""
         key = f"{edits}:{lexeme}"
-        if key not in self.nearest:
-            candidates: list[str] = []
-            for length in range(len(lexeme) - edits, len(lexeme) + edits + 1):
-                candidates += self.buckets.get((lexeme[0], length), ())
-            best = process.extractOne(lexeme, candidates, scorer=OSA.distance, score_cutoff=edits)
-            if len(self.nearest) >= MEMO_SIZE:
-                self.nearest.clear()
-            self.nearest[key] = (best[0], int(best[1])) if best else None
-        return self.nearest[key]
+        try:
+            return self.nearest[key]
+        except KeyError:
+            pass
+        candidates: list[str] = []
+        for length in range(len(lexeme) - edits, len(lexeme) + edits + 1):
+            candidates += self.buckets.get((lexeme[0], length), ())
+        best = process.extractOne(lexeme, candidates, scorer=OSA.distance, score_cutoff=edits)
+        found = (best[0], int(best[1])) if best else None
+        if len(self.nearest) >= MEMO_SIZE:  # threads share it: never read back after this
+            self.nearest.clear()
+        self.nearest[key] = found
+        return found
 
 
 _current = _Vocabulary()
