@@ -43,6 +43,7 @@ included), next to BM25's in-memory scoring of the same question.
 """
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -80,6 +81,12 @@ class Score:
             self.hits1 += rank == 1
             self.hits3 += rank <= 3
             self.reciprocal += 1 / rank
+
+    def merge(self, other: "Score") -> None:
+        self.hits1 += other.hits1
+        self.hits3 += other.hits3
+        self.reciprocal += other.reciprocal
+        self.count += other.count
 
     def row(self) -> str:
         n = max(self.count, 1)
@@ -189,50 +196,38 @@ def business_of(record_id: str) -> str:
     return record_id.split("-")[2]
 
 
+@contextlib.contextmanager
 def scoped_to_businesses(pk_to_id: dict[int, str]):
     """Each HINT3 bot as a business of its own: a widget key per bot, its articles visible
     to that key alone (what a shop's knowledge base is in production). Yields bot → key
     id, then lifts the restriction (through the m2m, so the knowledge base's cached
     visibility is told, as the admin's edits tell it)."""
-    import contextlib
-
     from accounts.models import WidgetKey
     from chatbot.knowledge.models import Article
 
-    @contextlib.contextmanager
-    def scope():
-        by_business: dict[str, list[int]] = {}
-        for pk, record_id in pk_to_id.items():
-            by_business.setdefault(business_of(record_id), []).append(pk)
-        keys = {
-            business: WidgetKey.objects.create(name=f"bench {business}") for business in by_business
-        }
-        articles = Article.objects.in_bulk(list(pk_to_id))
-        for business, pks in by_business.items():
-            for pk in pks:
-                articles[pk].widget_keys.set([keys[business]])
-        try:
-            yield {business: key.pk for business, key in keys.items()}
-        finally:
-            for article in articles.values():
-                article.widget_keys.clear()
-            WidgetKey.objects.filter(pk__in=[key.pk for key in keys.values()]).delete()
-
-    return scope()
+    articles = Article.objects.in_bulk(list(pk_to_id))
+    keys = {}
+    for pk, record_id in pk_to_id.items():
+        business = business_of(record_id)
+        if business not in keys:
+            keys[business] = WidgetKey.objects.create(name=f"bench {business}")
+        articles[pk].widget_keys.set([keys[business]])
+    try:
+        yield {business: key.pk for business, key in keys.items()}
+    finally:
+        for article in articles.values():
+            article.widget_keys.clear()
+        WidgetKey.objects.filter(pk__in=[key.pk for key in keys.values()]).delete()
 
 
 def run_bm25_per_business(records, questions, tokens):
     """BM25 over each business's own articles, each question against its business's."""
-    total = Score()
-    times = []
+    total, times = Score(), []
     for business in sorted({business_of(r["id"]) for r in records}):
         mine = [r for r in records if business_of(r["id"]) == business]
         asked = [q for q in questions if business_of(q["answers"][0]) == business]
         score, ms = run_bm25(mine, asked, tokens)
-        total.hits1 += score.hits1
-        total.hits3 += score.hits3
-        total.reciprocal += score.reciprocal
-        total.count += score.count
+        total.merge(score)
         times.append(ms)
     return total, statistics.median(times)
 

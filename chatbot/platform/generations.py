@@ -36,6 +36,11 @@ _tokens_read: contextvars.ContextVar[dict[str, str | None] | None] = contextvars
 )
 
 
+def generation_keys() -> list[str]:
+    """The cache keys of every generation this process uses."""
+    return [generation.key for generation in _ALL]
+
+
 @contextlib.contextmanager
 def read_once() -> Iterator[None]:
     """Within the block, every generation's token is read at most once, all of them with
@@ -68,7 +73,7 @@ class Generation:
             if read is None:
                 token = cache.get(self.key)
             else:
-                read.update(cache.get_many([g.key for g in _ALL]))
+                read.update(cache.get_many(generation_keys()))
                 token = read.get(self.key)
             if token is None:
                 cache.add(self.key, uuid.uuid4().hex, timeout=None)

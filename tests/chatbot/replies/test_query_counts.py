@@ -130,9 +130,9 @@ def _generation_reads(monkeypatch) -> list[str]:
     """The cache reads of a generation's token (chatbot.platform.generations), recorded."""
     from django.core.cache import cache
 
-    from chatbot.platform.generations import _ALL
+    from chatbot.platform.generations import generation_keys
 
-    keys = {generation.key for generation in _ALL}
+    keys = set(generation_keys())
     reads: list[str] = []
     for name in ("get", "get_many"):
         original = getattr(cache, name)
